@@ -1,0 +1,31 @@
+"""Storage: the exact stores (memory, Redis) and the vector index (ChromaDB)."""
+
+from __future__ import annotations
+
+from semcached.index.chroma import ChromaBackend, ChromaVectorIndex, collection_name
+from semcached.index.exact import ExactStore, JSONObject, MemoryExactStore
+from semcached.index.redis_store import RedisExactStore, namespace_token
+from semcached.index.vector import (
+    VectorBackend,
+    Metadata,
+    Neighbor,
+    Record,
+    VectorIndex,
+    similarity_from_distance,
+)
+
+__all__ = [
+    "ChromaBackend",
+    "ChromaVectorIndex",
+    "ExactStore",
+    "JSONObject",
+    "MemoryExactStore",
+    "Metadata",
+    "Neighbor",
+    "Record",
+    "RedisExactStore",
+    "VectorBackend",
+    "VectorIndex",
+    "collection_name",
+    "namespace_token",
+]

@@ -1,0 +1,60 @@
+"""semcached: an embeddable semantic cache and vector knowledge service for LLM applications.
+
+Example::
+
+    from semcached import SemanticCache
+
+    cache = SemanticCache()   # embedded defaults: in-process exact store, embedded ChromaDB
+    result = cache.get_or_call(request, call_the_provider)
+"""
+
+from __future__ import annotations
+
+from semcached.aengine import AsyncSemanticCache
+from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, Rejection
+from semcached.engine import CallResult, LookupResult, SemanticCache
+from semcached.errors import (
+    BackendError,
+    ConfigurationError,
+    EmbeddingError,
+    ExactStoreError,
+    InvalidRequestError,
+    ModelLoadError,
+    ProviderError,
+    SemcachedError,
+    VectorIndexError,
+)
+from semcached.request import CanonicalRequest, ChatRequest, canonicalize
+from semcached.settings import DEFAULT_THRESHOLD, Settings
+from semcached.stats import CacheStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "AsyncSemanticCache",
+    "BackendError",
+    "CacheStats",
+    "CallResult",
+    "Candidate",
+    "CanonicalRequest",
+    "ChatRequest",
+    "ConfigurationError",
+    "Decision",
+    "EmbeddingError",
+    "ExactStoreError",
+    "Guard",
+    "HitKind",
+    "InvalidRequestError",
+    "LookupResult",
+    "MissReason",
+    "ModelLoadError",
+    "ProviderError",
+    "Rejection",
+    "SemanticCache",
+    "SemcachedError",
+    "Settings",
+    "VectorIndexError",
+    "__version__",
+    "canonicalize",
+]

@@ -1,0 +1,124 @@
+"""The async twin of :class:`~semcached.engine.SemanticCache`.
+
+Embedding, ChromaDB and Redis calls run in worker threads, so the event loop is never blocked;
+single-flight uses asyncio futures, so concurrent identical requests in one loop make one
+provider call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from semcached.decision import HitKind, MissReason
+from semcached.engine import CallResult, LookupResult, Request, SemanticCache, Source
+from semcached.singleflight import AsyncSingleFlight
+
+__all__ = ["AsyncSemanticCache"]
+
+ProviderCall = Callable[[], Awaitable[Any]] | Callable[[], Any]
+
+
+class AsyncSemanticCache:
+    """``async`` semantic cache. Takes the same arguments as :class:`SemanticCache`, or one.
+
+    Example::
+
+        cache = AsyncSemanticCache()
+        result = await cache.get_or_call(request, lambda: client.chat.completions.create(...))
+    """
+
+    def __init__(self, *args: Any, cache: SemanticCache | None = None, **kwargs: Any) -> None:
+        self.sync = cache if cache is not None else SemanticCache(*args, **kwargs)
+        self._flights: AsyncSingleFlight[tuple[Any, bool]] = AsyncSingleFlight()
+
+    @property
+    def stats(self) -> Any:
+        return self.sync.stats
+
+    async def lookup(
+        self, request: Request, *, namespace: str | None = None, threshold: float | None = None
+    ) -> LookupResult:
+        return await asyncio.to_thread(
+            self.sync.lookup, request, namespace=namespace, threshold=threshold
+        )
+
+    async def store(
+        self, request: Request, response: Any, *, namespace: str | None = None,
+        ttl_s: float | None = None,
+    ) -> bool:
+        return await asyncio.to_thread(
+            self.sync.store, request, response, namespace=namespace, ttl_s=ttl_s
+        )
+
+    async def get_or_call(
+        self,
+        request: Request,
+        call: ProviderCall,
+        *,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        ttl_s: float | None = None,
+        skip_lookup: bool = False,
+        skip_store: bool = False,
+    ) -> CallResult:
+        """Serve from cache, else await ``call()`` once per exact key and store its answer."""
+        canon = self.sync.canonicalize(request, namespace)
+        limit = self.sync.threshold_for(canon.namespace, threshold)
+        if skip_lookup:
+            lookup = LookupResult(hit=False, namespace=canon.namespace,
+                                  exact_key=canon.exact_key, scope_key=canon.scope_key,
+                                  threshold=limit, reason=MissReason.BYPASSED)
+        else:
+            lookup = await asyncio.to_thread(self.sync._lookup, canon, limit)
+            if lookup.hit:
+                source: Source = "exact" if lookup.kind is HitKind.EXACT else "semantic"
+                return CallResult(response=lookup.response, source=source, lookup=lookup)
+
+        async def lead() -> tuple[Any, bool]:
+            response = await self._call_provider(call)
+            if skip_store:
+                return response, False
+            stored = await asyncio.to_thread(self.sync._store_quietly, canon, response, ttl_s)
+            return response, stored
+
+        (response, stored), shared = await self._flights.run(canon.exact_key, lead)
+        if shared:
+            self.sync.stats.incr("provider.coalesced")
+        return CallResult(response=response, source="coalesced" if shared else "provider",
+                          lookup=lookup, stored=stored and not shared)
+
+    async def _call_provider(self, call: ProviderCall) -> Any:
+        stats = self.sync.stats
+        stats.incr("provider.calls")
+        start = time.perf_counter()
+        try:
+            if inspect.iscoroutinefunction(call):
+                return await call()
+            result = await asyncio.to_thread(call)
+            if inspect.isawaitable(result):
+                return await result
+            return result
+        except BaseException:
+            stats.incr("provider.errors")
+            raise
+        finally:
+            stats.observe("provider", time.perf_counter() - start)
+
+    async def delete(self, entry_id: str, *, namespace: str | None = None) -> None:
+        await asyncio.to_thread(self.sync.delete, entry_id, namespace=namespace)
+
+    async def invalidate(self, namespace: str | None = None) -> None:
+        await asyncio.to_thread(self.sync.invalidate, namespace)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.sync.close)
+
+    async def __aenter__(self) -> AsyncSemanticCache:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,176 @@
+"""The decision core: given the nearest candidates, hit or miss, and why. Pure: no IO, no clock.
+
+Invariants the tests hold this module to:
+
+* a candidate below the threshold is never served;
+* raising the threshold never turns a miss into a hit (monotonicity);
+* a guard can only reject: adding guards never turns a miss into a hit;
+* every outcome carries its reason, the best candidate seen and the threshold applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, assert_never, runtime_checkable
+
+__all__ = [
+    "Candidate",
+    "Decision",
+    "Guard",
+    "HitKind",
+    "MissReason",
+    "Rejection",
+    "decide",
+    "describe",
+]
+
+
+class HitKind(StrEnum):
+    """How a hit was found."""
+
+    EXACT = "exact"
+    SEMANTIC = "semantic"
+
+
+class MissReason(StrEnum):
+    """Why a lookup did not hit."""
+
+    NO_TEXT = "no_text"  # nothing to embed (no user message text)
+    NO_CANDIDATES = "no_candidates"  # nothing stored in this scope
+    BELOW_THRESHOLD = "below_threshold"  # nearest candidate not similar enough
+    REJECTED = "rejected"  # candidates above threshold, each vetoed by a guard
+    BYPASSED = "bypassed"  # the non-determinism policy or the caller skipped the lookup
+    EXACT_ONLY = "exact_only"  # only the exact layer was consulted, and it missed
+    BACKEND_ERROR = "backend_error"  # a backend failed; failing open
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A stored entry that may answer the query."""
+
+    id: str
+    similarity: float
+    text: str
+    response: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A guard's veto of one candidate."""
+
+    candidate_id: str
+    similarity: float
+    guard: str
+    reason: str
+
+
+@runtime_checkable
+class Guard(Protocol):
+    """A check that can veto a candidate above the threshold; it can never create a hit."""
+
+    @property
+    def name(self) -> str: ...
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        """Return ``None`` to let the candidate through, or the reason to reject it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of a lookup and everything needed to explain it."""
+
+    hit: bool
+    threshold: float
+    kind: HitKind | None = None
+    reason: MissReason | None = None
+    candidate: Candidate | None = None
+    rejections: tuple[Rejection, ...] = ()
+
+    @property
+    def similarity(self) -> float | None:
+        """The similarity of the served candidate, or of the best one seen on a miss."""
+        return None if self.candidate is None else self.candidate.similarity
+
+
+def decide(
+    query: str,
+    candidates: Sequence[Candidate],
+    threshold: float,
+    guards: Sequence[Guard] = (),
+) -> Decision:
+    """Serve the most similar candidate at or above ``threshold`` that every guard accepts."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+    if not query:
+        return Decision(hit=False, threshold=threshold, reason=MissReason.NO_TEXT)
+    ranked = sorted(candidates, key=lambda c: c.similarity, reverse=True)
+    if not ranked:
+        return Decision(hit=False, threshold=threshold, reason=MissReason.NO_CANDIDATES)
+    rejections: list[Rejection] = []
+    for candidate in ranked:
+        if candidate.similarity < threshold:
+            break
+        veto = _first_veto(query, candidate, guards)
+        if veto is None:
+            return Decision(
+                hit=True,
+                threshold=threshold,
+                kind=HitKind.SEMANTIC,
+                candidate=candidate,
+                rejections=tuple(rejections),
+            )
+        rejections.append(veto)
+    reason = MissReason.REJECTED if rejections else MissReason.BELOW_THRESHOLD
+    return Decision(
+        hit=False,
+        threshold=threshold,
+        reason=reason,
+        candidate=ranked[0],
+        rejections=tuple(rejections),
+    )
+
+
+def _first_veto(query: str, candidate: Candidate, guards: Sequence[Guard]) -> Rejection | None:
+    for guard in guards:
+        reason = guard.check(query, candidate)
+        if reason is not None:
+            return Rejection(candidate.id, candidate.similarity, guard.name, reason)
+    return None
+
+
+def describe(decision: Decision) -> str:
+    """One human sentence explaining a decision, for logs and the explain API."""
+    similarity = decision.similarity
+    sim = "n/a" if similarity is None else f"{similarity:.4f}"
+    if decision.hit:
+        kind = decision.kind or HitKind.SEMANTIC
+        match kind:
+            case HitKind.EXACT:
+                return "exact hit: the same request was answered before"
+            case HitKind.SEMANTIC:
+                return (f"semantic hit: similarity {sim} >= threshold {decision.threshold:.4f}")
+            case _:
+                assert_never(kind)
+    reason = decision.reason or MissReason.NO_CANDIDATES
+    match reason:
+        case MissReason.NO_TEXT:
+            return "miss: the request has no user text to compare"
+        case MissReason.NO_CANDIDATES:
+            return "miss: nothing is stored in this scope yet"
+        case MissReason.BELOW_THRESHOLD:
+            return f"miss: best similarity {sim} < threshold {decision.threshold:.4f}"
+        case MissReason.REJECTED:
+            why = "; ".join(f"{r.guard}: {r.reason}" for r in decision.rejections)
+            return f"miss: candidates above the threshold were rejected ({why})"
+        case MissReason.BYPASSED:
+            return "miss: the lookup was bypassed by policy or by the caller"
+        case MissReason.EXACT_ONLY:
+            return "miss: only exact matches are served for this request, and none was found"
+        case MissReason.BACKEND_ERROR:
+            return "miss: a backend failed, so the request goes to the provider (fail open)"
+        case _:
+            assert_never(reason)

@@ -1,0 +1,462 @@
+"""The engine: look a request up by exact key, then by meaning, else call the provider and store.
+
+Fail open, never fail wrong: a failing backend (Redis, ChromaDB, the embedder) turns into a
+miss plus a counter and a log line, and the caller still gets the provider's answer. A hit is
+only possible within the request's scope (see :mod:`semcached.request`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, decide, describe
+from semcached.embeddings.base import Embedder
+from semcached.entries import CacheEntry, SemanticStore
+from semcached.errors import BackendError, InvalidRequestError
+from semcached.index.exact import ExactStore
+from semcached.index.vector import VectorBackend
+from semcached.request import CanonicalRequest, ChatRequest, canonicalize
+from semcached.settings import DEFAULT_THRESHOLD, NondeterministicPolicy, Settings
+from semcached.singleflight import SingleFlight
+from semcached.stats import CacheStats
+
+__all__ = ["CallResult", "LookupResult", "SemanticCache", "Source"]
+
+log = logging.getLogger("semcached")
+
+Request = ChatRequest | Mapping[str, Any]
+Source = Literal["exact", "semantic", "provider", "coalesced"]
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """What a lookup found, and why. ``explain()`` says it in one sentence."""
+
+    hit: bool
+    namespace: str
+    exact_key: str
+    scope_key: str
+    threshold: float
+    kind: HitKind | None = None
+    response: Any = None
+    entry_id: str | None = None
+    similarity: float | None = None
+    reason: MissReason | None = None
+    candidate_text: str | None = None
+    decision: Decision | None = None
+    failed_backends: tuple[str, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def explain(self) -> str:
+        if self.decision is not None:
+            text = describe(self.decision)
+        elif self.hit:
+            text = "exact hit: the same request was answered before"
+        else:
+            text = describe(Decision(hit=False, threshold=self.threshold, reason=self.reason))
+        if self.failed_backends:
+            text += f" (failed open: {', '.join(self.failed_backends)})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable explanation (the response itself is left out)."""
+        rejections = [] if self.decision is None else [
+            {"entry_id": r.candidate_id, "similarity": r.similarity, "guard": r.guard,
+             "reason": r.reason} for r in self.decision.rejections]
+        return {
+            "hit": self.hit, "kind": None if self.kind is None else str(self.kind),
+            "namespace": self.namespace, "entry_id": self.entry_id,
+            "similarity": self.similarity, "threshold": self.threshold,
+            "reason": None if self.reason is None else str(self.reason),
+            "candidate_text": self.candidate_text, "rejections": rejections,
+            "failed_backends": list(self.failed_backends), "timings_ms": self.timings_ms,
+            "explanation": self.explain(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """The answer of :meth:`SemanticCache.get_or_call` and where it came from."""
+
+    response: Any
+    source: Source
+    lookup: LookupResult
+    stored: bool = False
+
+    @property
+    def cached(self) -> bool:
+        return self.source in ("exact", "semantic")
+
+
+class SemanticCache:
+    """The semantic cache, in-process. ``SemanticCache()`` runs on embedded defaults.
+
+    Components not given are built from :class:`~semcached.settings.Settings` (read from
+    ``SEMCACHED_*`` variables): an in-process exact store (or Redis with ``SEMCACHED_REDIS_URL``),
+    an embedded ChromaDB under ``SEMCACHED_DATA_DIR`` (or a server with ``SEMCACHED_CHROMA_URL``)
+    and the packaged all-MiniLM-L6-v2.
+
+    Example::
+
+        cache = SemanticCache()
+        request = {"model": "gpt-4o-mini", "temperature": 0,
+                   "messages": [{"role": "user", "content": "What is the capital of France?"}]}
+        result = cache.get_or_call(request, lambda: openai_client.chat.completions.create(
+            **request).model_dump())
+        print(result.source, result.lookup.explain())
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        exact_store: ExactStore | None = None,
+        vector_backend: VectorBackend | None = None,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        namespace_thresholds: Mapping[str, float] | None = None,
+        top_k: int | None = None,
+        ttl_s: float | None = None,
+        max_entries_per_namespace: int | None = None,
+        nondeterministic: NondeterministicPolicy | None = None,
+        guards: Sequence[Guard] = (),
+    ) -> None:
+        needs_settings = settings is None and None in (embedder, exact_store, vector_backend)
+        if needs_settings:
+            settings = Settings()
+        from semcached import factory
+
+        cfg = settings
+        self.embedder = embedder or factory.build_embedder(_required(cfg))
+        self.exact_store = exact_store or factory.build_exact_store(_required(cfg))
+        backend = vector_backend or factory.build_vector_backend(_required(cfg))
+        self.namespace = namespace or (cfg.namespace if cfg else "default")
+        self.threshold = _pick(threshold, cfg.threshold if cfg else None, DEFAULT_THRESHOLD)
+        _check_threshold(self.threshold, "threshold")
+        self.namespace_thresholds = dict(
+            namespace_thresholds if namespace_thresholds is not None
+            else (cfg.namespace_thresholds if cfg else {})
+        )
+        for ns, value in self.namespace_thresholds.items():
+            _check_threshold(value, f"namespace_thresholds[{ns!r}]")
+        self.top_k = _pick(top_k, cfg.top_k if cfg else None, 4)
+        self.ttl_s = ttl_s if ttl_s is not None else (cfg.ttl_s if cfg else None)
+        self.nondeterministic: NondeterministicPolicy = (
+            nondeterministic or (cfg.nondeterministic if cfg else "cache")
+        )
+        self.guards: list[Guard] = list(guards)
+        self.semantic = SemanticStore(
+            backend,
+            model_id=self.embedder.model_id,
+            prefix=cfg.chroma.collection_prefix if cfg else "semcached",
+            max_entries=_pick(max_entries_per_namespace,
+                              cfg.max_entries_per_namespace if cfg else None, 100_000),
+        )
+        self.stats = CacheStats()
+        self._flights: SingleFlight[Any] = SingleFlight()
+
+    # -- lookup -----------------------------------------------------------------------------
+
+    def threshold_for(self, namespace: str, override: float | None = None) -> float:
+        """The threshold in force: per call, else per namespace, else global."""
+        if override is not None:
+            _check_threshold(override, "threshold")
+            return override
+        return self.namespace_thresholds.get(namespace, self.threshold)
+
+    def canonicalize(self, request: Request, namespace: str | None = None) -> CanonicalRequest:
+        return canonicalize(request, namespace or self.namespace)
+
+    def lookup(
+        self, request: Request, *, namespace: str | None = None, threshold: float | None = None
+    ) -> LookupResult:
+        """Exact layer, then the semantic layer. Never raises for a backend failure."""
+        canon = self.canonicalize(request, namespace)
+        return self._lookup(canon, self.threshold_for(canon.namespace, threshold))
+
+    def _lookup(self, canon: CanonicalRequest, threshold: float) -> LookupResult:
+        timings: dict[str, float] = {}
+        failed: list[str] = []
+        base = {"namespace": canon.namespace, "exact_key": canon.exact_key,
+                "scope_key": canon.scope_key, "threshold": threshold}
+        policy = self._policy(canon)
+        if policy == "bypass":
+            return self._miss(base, MissReason.BYPASSED, timings, failed)
+
+        payload = self._timed(timings, "exact", failed,
+                              lambda: self.exact_store.get(canon.namespace, canon.exact_key))
+        if isinstance(payload, dict) and "response" in payload:
+            self.stats.incr("hits.exact")
+            return LookupResult(hit=True, kind=HitKind.EXACT, response=payload["response"],
+                                entry_id=canon.exact_key, similarity=1.0, timings_ms=timings,
+                                failed_backends=tuple(failed), **base)
+        if policy == "exact_only":
+            return self._miss(base, MissReason.EXACT_ONLY, timings, failed)
+        if not canon.text:
+            return self._miss(base, MissReason.NO_TEXT, timings, failed)
+
+        vectors = self._timed(timings, "embed", failed, lambda: self.embedder.embed([canon.text]))
+        if vectors is None:
+            return self._miss(base, MissReason.BACKEND_ERROR, timings, failed)
+        candidates = self._timed(timings, "vector", failed, lambda: self.semantic.search(
+            canon.namespace, canon.scope_key, vectors[0], self.top_k))
+        if candidates is None:
+            return self._miss(base, MissReason.BACKEND_ERROR, timings, failed)
+
+        same = next((c for c in candidates if c.id == canon.exact_key), None)
+        if same is not None:
+            # The identical request, persisted in the vector index (e.g. after a restart with
+            # the in-process exact store): serve it as exact and warm the exact layer.
+            self._warm_exact(canon, same, failed)
+            self.stats.incr("hits.exact")
+            return LookupResult(hit=True, kind=HitKind.EXACT, response=same.response,
+                                entry_id=same.id, similarity=same.similarity,
+                                candidate_text=same.text, timings_ms=timings,
+                                failed_backends=tuple(failed), **base)
+
+        start = time.perf_counter()
+        decision = decide(canon.text, candidates, threshold, self.guards)
+        self._observe(timings, "decide", time.perf_counter() - start)
+        for rejection in decision.rejections:
+            self.stats.incr(f"rejections.{rejection.guard}")
+        candidate = decision.candidate
+        if decision.hit and candidate is not None:
+            self.stats.incr("hits.semantic")
+            return LookupResult(hit=True, kind=HitKind.SEMANTIC, response=candidate.response,
+                                entry_id=candidate.id, similarity=candidate.similarity,
+                                candidate_text=candidate.text, decision=decision,
+                                timings_ms=timings, failed_backends=tuple(failed), **base)
+        reason = decision.reason or MissReason.NO_CANDIDATES
+        self.stats.incr("misses")
+        self.stats.incr(f"misses.{reason}")
+        return LookupResult(hit=False, reason=reason, decision=decision,
+                            similarity=decision.similarity,
+                            entry_id=None if candidate is None else candidate.id,
+                            candidate_text=None if candidate is None else candidate.text,
+                            timings_ms=timings, failed_backends=tuple(failed), **base)
+
+    # -- store ------------------------------------------------------------------------------
+
+    def store(
+        self,
+        request: Request,
+        response: Any,
+        *,
+        namespace: str | None = None,
+        ttl_s: float | None = None,
+    ) -> bool:
+        """Store ``response`` for ``request`` in both layers; ``False`` if a backend failed.
+
+        Raises :class:`InvalidRequestError` (field ``response``) when the response is not JSON.
+        """
+        canon = self.canonicalize(request, namespace)
+        return self._store(canon, response, ttl_s)
+
+    def _store(self, canon: CanonicalRequest, response: Any, ttl_s: float | None) -> bool:
+        try:
+            json.dumps(response, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(
+                f"the response must be JSON-serialisable to be cached: {exc}. Return a dict "
+                "(e.g. `completion.model_dump()` for the openai SDK)",
+                field="response",
+            ) from exc
+        if self._policy(canon) == "bypass":
+            self.stats.incr("store.skipped")
+            return False
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        if ttl is not None and ttl <= 0:
+            raise InvalidRequestError(f"ttl_s must be positive, got {ttl}", field="ttl_s")
+        now = time.time()
+        failed: list[str] = []
+        timings: dict[str, float] = {}
+        ok = True
+        if canon.text and self._policy(canon) == "cache":
+            # Vector first: it carries the response, so it is complete on its own; the exact
+            # layer is only a faster path to the same answer.
+            entry = CacheEntry(id=canon.exact_key, namespace=canon.namespace,
+                               scope_key=canon.scope_key, model=canon.model, text=canon.text,
+                               response=response, created_at=now,
+                               expires_at=None if ttl is None else now + ttl)
+            vectors = self._timed(timings, "embed", failed,
+                                  lambda: self.embedder.embed([canon.text]))
+            evicted = None if vectors is None else self._timed(
+                timings, "vector_write", failed, lambda: self.semantic.put(entry, vectors[0]))
+            if evicted is None:
+                ok = False
+            elif evicted:
+                self.stats.incr("evictions", evicted)
+        payload = {"id": canon.exact_key, "response": response, "created_at": now}
+        failures_before = len(failed)
+        self._timed(timings, "exact_write", failed, lambda: self.exact_store.set(
+            canon.namespace, canon.exact_key, payload, ttl))
+        ok = ok and len(failed) == failures_before
+        self.stats.incr("stores" if ok else "store.failed")
+        return ok
+
+    # -- get_or_call ------------------------------------------------------------------------
+
+    def get_or_call(
+        self,
+        request: Request,
+        call: Callable[[], Any],
+        *,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        ttl_s: float | None = None,
+        skip_lookup: bool = False,
+        skip_store: bool = False,
+    ) -> CallResult:
+        """Serve from cache, else call ``call()`` once (single-flight) and store its answer.
+
+        ``call`` is a zero-argument callable returning a JSON-serialisable response. Its
+        exceptions propagate unchanged to the caller and to every concurrent twin, and are
+        never cached.
+        """
+        canon = self.canonicalize(request, namespace)
+        limit = self.threshold_for(canon.namespace, threshold)
+        if skip_lookup:
+            lookup = LookupResult(hit=False, namespace=canon.namespace,
+                                  exact_key=canon.exact_key, scope_key=canon.scope_key,
+                                  threshold=limit, reason=MissReason.BYPASSED)
+        else:
+            lookup = self._lookup(canon, limit)
+            if lookup.hit:
+                source: Source = "exact" if lookup.kind is HitKind.EXACT else "semantic"
+                return CallResult(response=lookup.response, source=source, lookup=lookup)
+
+        def lead() -> tuple[Any, bool]:
+            response = self._call_provider(call)
+            return response, (not skip_store) and self._store_quietly(canon, response, ttl_s)
+
+        (response, stored), shared = self._flights.run(canon.exact_key, lead)
+        if shared:
+            self.stats.incr("provider.coalesced")
+        return CallResult(response=response, source="coalesced" if shared else "provider",
+                          lookup=lookup, stored=stored and not shared)
+
+    def _call_provider(self, call: Callable[[], Any]) -> Any:
+        self.stats.incr("provider.calls")
+        start = time.perf_counter()
+        try:
+            return call()
+        except BaseException:
+            self.stats.incr("provider.errors")
+            raise
+        finally:
+            self.stats.observe("provider", time.perf_counter() - start)
+
+    def _store_quietly(self, canon: CanonicalRequest, response: Any, ttl_s: float | None
+                       ) -> bool:
+        try:
+            return self._store(canon, response, ttl_s)
+        except InvalidRequestError as exc:
+            log.warning("not caching the provider's answer: %s", exc)
+            self.stats.incr("store.skipped")
+            return False
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def delete(self, entry_id: str, *, namespace: str | None = None) -> None:
+        """Forget one entry (its id is the request's exact key) in both layers."""
+        ns = namespace or self.namespace
+        self.exact_store.delete(ns, entry_id)
+        self.semantic.delete(ns, [entry_id])
+
+    def invalidate(self, namespace: str | None = None) -> None:
+        """Forget every entry of a namespace, in both layers."""
+        ns = namespace or self.namespace
+        self.exact_store.clear(ns)
+        self.semantic.clear(ns)
+
+    def sweep(self, namespace: str | None = None) -> int:
+        """Delete expired vector entries of a namespace now; returns how many."""
+        removed = self.semantic.sweep(namespace or self.namespace)
+        self.stats.incr("expired", removed)
+        return removed
+
+    def count(self, namespace: str | None = None) -> int:
+        """How many entries (live or not yet swept) the namespace's vector index holds."""
+        return self.semantic.count(namespace or self.namespace)
+
+    def close(self) -> None:
+        self.exact_store.close()
+
+    def __enter__(self) -> SemanticCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _policy(self, canon: CanonicalRequest) -> NondeterministicPolicy:
+        return "cache" if canon.is_deterministic else self.nondeterministic
+
+    def _warm_exact(self, canon: CanonicalRequest, candidate: Candidate, failed: list[str]
+                    ) -> None:
+        expires = candidate.metadata.get("expires_at")
+        ttl = None
+        if isinstance(expires, int | float) and expires < 1e15:
+            ttl = max(0.001, float(expires) - time.time())
+        payload = {"id": candidate.id, "response": candidate.response,
+                   "created_at": candidate.metadata.get("created_at", time.time())}
+        self._timed({}, "exact_write", failed, lambda: self.exact_store.set(
+            canon.namespace, canon.exact_key, payload, ttl))
+
+    def _miss(self, base: dict[str, Any], reason: MissReason, timings: dict[str, float],
+              failed: list[str]) -> LookupResult:
+        self.stats.incr("misses")
+        self.stats.incr(f"misses.{reason}")
+        return LookupResult(hit=False, reason=reason, timings_ms=timings,
+                            failed_backends=tuple(failed), **base)
+
+    def _observe(self, timings: dict[str, float], stage: str, seconds: float) -> None:
+        timings[stage] = round(seconds * 1000, 4)
+        self.stats.observe(stage, seconds)
+
+    def _timed(self, timings: dict[str, float], stage: str, failed: list[str],
+               fn: Callable[[], Any]) -> Any:
+        """Run one backend step; on failure count it, log it and return ``None`` (fail open)."""
+        start = time.perf_counter()
+        try:
+            return fn()
+        except BackendError as exc:
+            self._backend_failed(exc.backend, stage, exc, failed)
+        except Exception as exc:  # a backend bug must not fail the caller's request either
+            self._backend_failed(_BACKEND_OF_STAGE.get(stage, stage), stage, exc, failed)
+        finally:
+            self._observe(timings, stage, time.perf_counter() - start)
+        return None
+
+    def _backend_failed(self, backend: str, stage: str, exc: Exception, failed: list[str]
+                        ) -> None:
+        failed.append(backend)
+        self.stats.incr(f"errors.{backend}")
+        log.warning("%s failed during %s, failing open: %s", backend, stage, exc)
+
+
+_BACKEND_OF_STAGE = {"exact": "exact_store", "exact_write": "exact_store", "embed": "embedder",
+                     "vector": "vector_index", "vector_write": "vector_index"}
+
+
+def _pick(*values: Any) -> Any:
+    return next(v for v in values if v is not None)
+
+
+def _required(settings: Settings | None) -> Settings:
+    assert settings is not None  # guaranteed by the constructor: built when a part is missing
+    return settings
+
+
+def _check_threshold(value: float, name: str) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise InvalidRequestError(
+            f"{name} must be a cosine similarity within [0, 1], got {value!r}", field=name
+        )

@@ -1,0 +1,104 @@
+"""Settings, read from ``SEMCACHED_*`` environment variables (nested groups with ``__``).
+
+Only the CLI, the service and the no-argument constructors (``SemanticCache()``) read these;
+library classes take explicit arguments.
+
+Examples::
+
+    SEMCACHED_DATA_DIR=/var/lib/semcached
+    SEMCACHED_REDIS_URL=redis://localhost:6379/0
+    SEMCACHED_CHROMA_URL=http://localhost:8000
+    SEMCACHED_THRESHOLD=0.9
+    SEMCACHED_NAMESPACE_THRESHOLDS='{"support": 0.93}'
+    SEMCACHED_REDIS__TIMEOUT_S=0.1
+    SEMCACHED_EMBEDDING__MODEL_PATH=/models/my-sentence-transformer
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "ChromaOptions",
+    "EmbeddingOptions",
+    "NondeterministicPolicy",
+    "RedisOptions",
+    "Settings",
+]
+
+# Chosen by `python benchmarks/threshold_sweep.py` on ../shared/data; see the README's
+# "Choosing the threshold" for the figures behind it.
+DEFAULT_THRESHOLD = 0.95
+
+NondeterministicPolicy = Literal["cache", "exact_only", "bypass"]
+
+
+class RedisOptions(BaseModel):
+    """How the exact layer talks to Redis (used only when ``redis_url`` is set)."""
+
+    key_prefix: str = Field(default="semcached", min_length=1)
+    timeout_s: float = Field(default=0.25, gt=0, le=30)
+    retry_after_s: float = Field(
+        default=2.0, ge=0, description="After a failure, skip Redis this long before retrying."
+    )
+    max_connections: int = Field(default=64, ge=1)
+
+
+class ChromaOptions(BaseModel):
+    """ChromaDB: embedded under ``data_dir/chroma`` unless ``chroma_url`` is set."""
+
+    collection_prefix: str = Field(default="semcached", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+    tenant: str = "default_tenant"
+    database: str = "default_database"
+
+
+class EmbeddingOptions(BaseModel):
+    """The embedding model: the packaged all-MiniLM-L6-v2 unless ``model_path`` is set."""
+
+    model_path: Path | None = None
+    device: str = "cpu"
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    cache_size: int = Field(default=10_000, ge=0)
+
+
+class Settings(BaseSettings):
+    """Every knob of semcached. All fields have working defaults (the embedded setup)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEMCACHED_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path(".semcached"), description="Where embedded data lives.")
+    redis_url: SecretStr | None = Field(
+        default=None, description="Put the exact layer on Redis (redis://host:port/db)."
+    )
+    chroma_url: str | None = Field(
+        default=None, description="Use a ChromaDB server (http://host:port) for vectors."
+    )
+    namespace: str = Field(default="default", min_length=1)
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    namespace_thresholds: dict[str, float] = Field(default_factory=dict)
+    top_k: int = Field(default=4, ge=1, le=100)
+    ttl_s: float | None = Field(default=None, gt=0, description="Entry lifetime; None = forever.")
+    max_entries_per_namespace: int = Field(default=100_000, ge=1)
+    memory_max_entries: int = Field(default=10_000, ge=1)
+    nondeterministic: NondeterministicPolicy = "cache"
+    redis: RedisOptions = Field(default_factory=RedisOptions)
+    chroma: ChromaOptions = Field(default_factory=ChromaOptions)
+    embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions)
+
+    @field_validator("namespace_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for namespace, threshold in value.items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(
+                    f"threshold for namespace {namespace!r} must be within [0, 1], "
+                    f"got {threshold}"
+                )
+        return value
