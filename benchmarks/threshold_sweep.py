@@ -39,17 +39,20 @@ def pair_table(sims: np.ndarray, labels: np.ndarray) -> list[dict[str, float]]:
     for t in THRESHOLDS:
         hit = sims >= t
         tp, fp = int((hit & (labels == 1)).sum()), int((hit & (labels == 0)).sum())
-        rows.append({
-            "threshold": t,
-            "hit_rate_dup": tp / positives if positives else 0.0,
-            "false_hit_rate_nondup": fp / negatives if negatives else 0.0,
-            "precision": tp / (tp + fp) if tp + fp else 1.0,
-        })
+        rows.append(
+            {
+                "threshold": t,
+                "hit_rate_dup": tp / positives if positives else 0.0,
+                "false_hit_rate_nondup": fp / negatives if negatives else 0.0,
+                "precision": tp / (tp + fp) if tp + fp else 1.0,
+            }
+        )
     return rows
 
 
-def retrieval_table(embedder: SentenceTransformerEmbedder, sets: list[tuple[str, str]]
-                    ) -> list[dict[str, float]]:
+def retrieval_table(
+    embedder: SentenceTransformerEmbedder, sets: list[tuple[str, str]]
+) -> list[dict[str, float]]:
     stored = embedder.embed([origin for origin, _ in sets])
     queries = embedder.embed([similar for _, similar in sets])
     sims = queries @ stored.T
@@ -59,19 +62,25 @@ def retrieval_table(embedder: SentenceTransformerEmbedder, sets: list[tuple[str,
     rows = []
     for t in THRESHOLDS:
         hit = best_sim >= t
-        rows.append({
-            "threshold": t,
-            "hit_rate": float((hit & correct).mean()),
-            "wrong_hit_rate": float((hit & ~correct).mean()),
-        })
+        rows.append(
+            {
+                "threshold": t,
+                "hit_rate": float((hit & correct).mean()),
+                "wrong_hit_rate": float((hit & ~correct).mean()),
+            }
+        )
     return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, help="folder with qqp/, paws/, gptcache_mock/")
-    parser.add_argument("--qqp-limit", type=int, default=20_000,
-                        help="first N Quora pairs (embedding all 71,812 takes minutes)")
+    parser.add_argument(
+        "--qqp-limit",
+        type=int,
+        default=20_000,
+        help="first N Quora pairs (embedding all 71,812 takes minutes)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args()
 
@@ -90,9 +99,12 @@ def main() -> int:
         start = time.perf_counter()
         sims = pair_similarities(embedder, pairs)
         labels = np.array([p.label for p in pairs])
-        report[name] = {"pairs": len(pairs), "positives": int(labels.sum()),
-                        "embed_s": round(time.perf_counter() - start, 1),
-                        "table": pair_table(sims, labels)}
+        report[name] = {
+            "pairs": len(pairs),
+            "positives": int(labels.sum()),
+            "embed_s": round(time.perf_counter() - start, 1),
+            "table": pair_table(sims, labels),
+        }
     if mock is not None and mock.exists():
         report["gptcache_mock"] = {"table": retrieval_table(embedder, load_paraphrase_sets(mock))}
 

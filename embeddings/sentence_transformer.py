@@ -84,7 +84,14 @@ class SentenceTransformerEmbedder:
             ) from exc
         self.path = path
         self.batch_size = batch_size
-        self._dim = int(self._model.get_embedding_dimension())
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ModelLoadError(
+                f"the model at {str(path)!r} does not declare its embedding dimension; is it a "
+                "sentence-transformers model?",
+                path=str(path),
+            )
+        self._dim = int(dim)
         self._model_id = f"{path.name}-{model_fingerprint(path)}"
         # torch modules are not safe to call from several threads at once.
         self._lock = threading.Lock()

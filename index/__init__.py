@@ -6,10 +6,10 @@ from semcached.index.chroma import ChromaBackend, ChromaVectorIndex, collection_
 from semcached.index.exact import ExactStore, JSONObject, MemoryExactStore
 from semcached.index.redis_store import RedisExactStore, namespace_token
 from semcached.index.vector import (
-    VectorBackend,
     Metadata,
     Neighbor,
     Record,
+    VectorBackend,
     VectorIndex,
     similarity_from_distance,
 )
@@ -28,4 +28,5 @@ __all__ = [
     "VectorIndex",
     "collection_name",
     "namespace_token",
+    "similarity_from_distance",
 ]

@@ -71,39 +71,54 @@ class ChromaVectorIndex:
     ) -> None:
         if not ids:
             return
-        _guard("upsert", self._name, lambda: self._collection.upsert(
-            ids=list(ids),
-            embeddings=np.asarray(vectors, dtype=np.float32),
-            metadatas=[dict(m) for m in metadatas],
-            documents=list(documents) if documents is not None else None,
-        ))
+        _guard(
+            "upsert",
+            self._name,
+            lambda: self._collection.upsert(
+                ids=list(ids),
+                embeddings=np.asarray(vectors, dtype=np.float32),
+                metadatas=[dict(m) for m in metadatas],
+                documents=list(documents) if documents is not None else None,
+            ),
+        )
 
-    def query(self, vector: NDArray[np.float32], k: int, where: Where | None = None
-              ) -> list[Neighbor]:
-        result = _guard("query", self._name, lambda: self._collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=k,
-            where=dict(where) if where else None,
-            include=["distances", "metadatas", "documents"],
-        ))
+    def query(
+        self, vector: NDArray[np.float32], k: int, where: Where | None = None
+    ) -> list[Neighbor]:
+        result = _guard(
+            "query",
+            self._name,
+            lambda: self._collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=k,
+                where=dict(where) if where else None,
+                include=["distances", "metadatas", "documents"],
+            ),
+        )
         ids = result["ids"][0]
         distances = result["distances"][0]
         metadatas = (result.get("metadatas") or [[None] * len(ids)])[0]
         documents = (result.get("documents") or [[None] * len(ids)])[0]
         return [
-            Neighbor(id=i, similarity=similarity_from_distance(d), metadata=dict(m or {}),
-                     document=doc)
+            Neighbor(
+                id=i, similarity=similarity_from_distance(d), metadata=dict(m or {}), document=doc
+            )
             for i, d, m, doc in zip(ids, distances, metadatas, documents, strict=True)
         ]
 
-    def get(self, ids: Sequence[str] | None = None, where: Where | None = None,
-            limit: int | None = None) -> list[Record]:
-        result = _guard("get", self._name, lambda: self._collection.get(
-            ids=list(ids) if ids is not None else None,
-            where=dict(where) if where else None,
-            limit=limit,
-            include=["metadatas", "documents"],
-        ))
+    def get(
+        self, ids: Sequence[str] | None = None, where: Where | None = None, limit: int | None = None
+    ) -> list[Record]:
+        result = _guard(
+            "get",
+            self._name,
+            lambda: self._collection.get(
+                ids=list(ids) if ids is not None else None,
+                where=dict(where) if where else None,
+                limit=limit,
+                include=["metadatas", "documents"],
+            ),
+        )
         metadatas = result.get("metadatas") or [None] * len(result["ids"])
         documents = result.get("documents") or [None] * len(result["ids"])
         return [
@@ -114,9 +129,13 @@ class ChromaVectorIndex:
     def delete(self, ids: Sequence[str] | None = None, where: Where | None = None) -> None:
         if ids is not None and not ids:
             return
-        _guard("delete", self._name, lambda: self._collection.delete(
-            ids=list(ids) if ids is not None else None, where=dict(where) if where else None
-        ))
+        _guard(
+            "delete",
+            self._name,
+            lambda: self._collection.delete(
+                ids=list(ids) if ids is not None else None, where=dict(where) if where else None
+            ),
+        )
 
     def count(self) -> int:
         return int(_guard("count", self._name, self._collection.count))
@@ -144,26 +163,38 @@ class ChromaBackend:
             raise ConfigurationError("ChromaBackend needs exactly one of `path` or `url`")
         try:
             import chromadb
+            from chromadb.config import Settings as ChromaSettings
         except ImportError as exc:  # pragma: no cover - chromadb is a core dependency
             raise ConfigurationError("the vector index needs `pip install chromadb`") from exc
-        settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+        settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         self.location = str(path) if path is not None else str(url)
         if url is not None:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigurationError(
-                    f"chroma_url must look like http://host:port, got {url!r}"
-                )
+                raise ConfigurationError(f"chroma_url must look like http://host:port, got {url!r}")
             port = parts.port or (443 if parts.scheme == "https" else 8000)
-            self._client: Any = _guard("connect", url, lambda: chromadb.HttpClient(
-                host=parts.hostname, port=port, ssl=parts.scheme == "https",
-                settings=settings, tenant=tenant, database=database,
-            ))
+            host = parts.hostname
+            self._client: Any = _guard(
+                "connect",
+                url,
+                lambda: chromadb.HttpClient(
+                    host=host,
+                    port=port,
+                    ssl=parts.scheme == "https",
+                    settings=settings,
+                    tenant=tenant,
+                    database=database,
+                ),
+            )
         else:
             Path(str(path)).mkdir(parents=True, exist_ok=True)
-            self._client = _guard("open", str(path), lambda: chromadb.PersistentClient(
-                path=str(path), settings=settings, tenant=tenant, database=database
-            ))
+            self._client = _guard(
+                "open",
+                str(path),
+                lambda: chromadb.PersistentClient(
+                    path=str(path), settings=settings, tenant=tenant, database=database
+                ),
+            )
         self._indexes: dict[str, ChromaVectorIndex] = {}
         self._lock = threading.Lock()
 
@@ -173,13 +204,16 @@ class ChromaBackend:
             cached = self._indexes.get(name)
             if cached is not None:
                 return cached
-            collection = _guard("get_or_create_collection", name,
-                                lambda: self._client.get_or_create_collection(
-                                    name=name,
-                                    embedding_function=None,
-                                    configuration={"hnsw": {"space": "cosine"}},
-                                    metadata=metadata or None,
-                                ))
+            collection = _guard(
+                "get_or_create_collection",
+                name,
+                lambda: self._client.get_or_create_collection(
+                    name=name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata=metadata or None,
+                ),
+            )
             index = ChromaVectorIndex(collection)
             self._indexes[name] = index
             return index

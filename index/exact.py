@@ -45,7 +45,9 @@ class ExactStore(Protocol):
 def dumps(value: JSONObject) -> bytes:
     """Serialise a JSON object; raise a clear error for anything that is not JSON."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
     except (TypeError, ValueError) as exc:
         raise ExactStoreError(
             f"cache values must be JSON-serialisable (dict, list, str, number, bool, None): {exc}"

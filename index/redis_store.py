@@ -138,7 +138,8 @@ class RedisExactStore:
             with self._lock:
                 self.failures += 1
                 self._open_until = time.monotonic() + self.retry_after_s
-            log.warning("redis %s failed (%s); skipping Redis for %.1fs", what, exc,
-                        self.retry_after_s)
+            log.warning(
+                "redis %s failed (%s); skipping Redis for %.1fs", what, exc, self.retry_after_s
+            )
             raise ExactStoreError(f"Redis {what} failed: {exc}") from exc
         return result

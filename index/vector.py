@@ -67,13 +67,15 @@ class VectorIndex(Protocol):
         """Insert or replace (upsert) items by id."""
         ...
 
-    def query(self, vector: NDArray[np.float32], k: int, where: Where | None = None
-              ) -> list[Neighbor]:
+    def query(
+        self, vector: NDArray[np.float32], k: int, where: Where | None = None
+    ) -> list[Neighbor]:
         """The ``k`` nearest items to ``vector`` that match ``where``, most similar first."""
         ...
 
-    def get(self, ids: Sequence[str] | None = None, where: Where | None = None,
-            limit: int | None = None) -> list[Record]: ...
+    def get(
+        self, ids: Sequence[str] | None = None, where: Where | None = None, limit: int | None = None
+    ) -> list[Record]: ...
 
     def delete(self, ids: Sequence[str] | None = None, where: Where | None = None) -> None: ...
 

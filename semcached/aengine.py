@@ -47,7 +47,11 @@ class AsyncSemanticCache:
         )
 
     async def store(
-        self, request: Request, response: Any, *, namespace: str | None = None,
+        self,
+        request: Request,
+        response: Any,
+        *,
+        namespace: str | None = None,
         ttl_s: float | None = None,
     ) -> bool:
         return await asyncio.to_thread(
@@ -69,9 +73,14 @@ class AsyncSemanticCache:
         canon = self.sync.canonicalize(request, namespace)
         limit = self.sync.threshold_for(canon.namespace, threshold)
         if skip_lookup:
-            lookup = LookupResult(hit=False, namespace=canon.namespace,
-                                  exact_key=canon.exact_key, scope_key=canon.scope_key,
-                                  threshold=limit, reason=MissReason.BYPASSED)
+            lookup = LookupResult(
+                hit=False,
+                namespace=canon.namespace,
+                exact_key=canon.exact_key,
+                scope_key=canon.scope_key,
+                threshold=limit,
+                reason=MissReason.BYPASSED,
+            )
         else:
             lookup = await asyncio.to_thread(self.sync._lookup, canon, limit)
             if lookup.hit:
@@ -88,8 +97,12 @@ class AsyncSemanticCache:
         (response, stored), shared = await self._flights.run(canon.exact_key, lead)
         if shared:
             self.sync.stats.incr("provider.coalesced")
-        return CallResult(response=response, source="coalesced" if shared else "provider",
-                          lookup=lookup, stored=stored and not shared)
+        return CallResult(
+            response=response,
+            source="coalesced" if shared else "provider",
+            lookup=lookup,
+            stored=stored and not shared,
+        )
 
     async def _call_provider(self, call: ProviderCall) -> Any:
         stats = self.sync.stats

@@ -152,7 +152,7 @@ def describe(decision: Decision) -> str:
             case HitKind.EXACT:
                 return "exact hit: the same request was answered before"
             case HitKind.SEMANTIC:
-                return (f"semantic hit: similarity {sim} >= threshold {decision.threshold:.4f}")
+                return f"semantic hit: similarity {sim} >= threshold {decision.threshold:.4f}"
             case _:
                 assert_never(kind)
     reason = decision.reason or MissReason.NO_CANDIDATES

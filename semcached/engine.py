@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, decide, describe
@@ -65,16 +65,31 @@ class LookupResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable explanation (the response itself is left out)."""
-        rejections = [] if self.decision is None else [
-            {"entry_id": r.candidate_id, "similarity": r.similarity, "guard": r.guard,
-             "reason": r.reason} for r in self.decision.rejections]
+        rejections = (
+            []
+            if self.decision is None
+            else [
+                {
+                    "entry_id": r.candidate_id,
+                    "similarity": r.similarity,
+                    "guard": r.guard,
+                    "reason": r.reason,
+                }
+                for r in self.decision.rejections
+            ]
+        )
         return {
-            "hit": self.hit, "kind": None if self.kind is None else str(self.kind),
-            "namespace": self.namespace, "entry_id": self.entry_id,
-            "similarity": self.similarity, "threshold": self.threshold,
+            "hit": self.hit,
+            "kind": None if self.kind is None else str(self.kind),
+            "namespace": self.namespace,
+            "entry_id": self.entry_id,
+            "similarity": self.similarity,
+            "threshold": self.threshold,
             "reason": None if self.reason is None else str(self.reason),
-            "candidate_text": self.candidate_text, "rejections": rejections,
-            "failed_backends": list(self.failed_backends), "timings_ms": self.timings_ms,
+            "candidate_text": self.candidate_text,
+            "rejections": rejections,
+            "failed_backends": list(self.failed_backends),
+            "timings_ms": self.timings_ms,
             "explanation": self.explain(),
         }
 
@@ -140,23 +155,25 @@ class SemanticCache:
         self.threshold = _pick(threshold, cfg.threshold if cfg else None, DEFAULT_THRESHOLD)
         _check_threshold(self.threshold, "threshold")
         self.namespace_thresholds = dict(
-            namespace_thresholds if namespace_thresholds is not None
+            namespace_thresholds
+            if namespace_thresholds is not None
             else (cfg.namespace_thresholds if cfg else {})
         )
         for ns, value in self.namespace_thresholds.items():
             _check_threshold(value, f"namespace_thresholds[{ns!r}]")
         self.top_k = _pick(top_k, cfg.top_k if cfg else None, 4)
         self.ttl_s = ttl_s if ttl_s is not None else (cfg.ttl_s if cfg else None)
-        self.nondeterministic: NondeterministicPolicy = (
-            nondeterministic or (cfg.nondeterministic if cfg else "cache")
+        self.nondeterministic: NondeterministicPolicy = nondeterministic or (
+            cfg.nondeterministic if cfg else "cache"
         )
         self.guards: list[Guard] = list(guards)
         self.semantic = SemanticStore(
             backend,
             model_id=self.embedder.model_id,
             prefix=cfg.chroma.collection_prefix if cfg else "semcached",
-            max_entries=_pick(max_entries_per_namespace,
-                              cfg.max_entries_per_namespace if cfg else None, 100_000),
+            max_entries=_pick(
+                max_entries_per_namespace, cfg.max_entries_per_namespace if cfg else None, 100_000
+            ),
         )
         self.stats = CacheStats()
         self._flights: SingleFlight[Any] = SingleFlight()
@@ -167,8 +184,8 @@ class SemanticCache:
         """The threshold in force: per call, else per namespace, else global."""
         if override is not None:
             _check_threshold(override, "threshold")
-            return override
-        return self.namespace_thresholds.get(namespace, self.threshold)
+            return float(override)
+        return float(self.namespace_thresholds.get(namespace, self.threshold))
 
     def canonicalize(self, request: Request, namespace: str | None = None) -> CanonicalRequest:
         return canonicalize(request, namespace or self.namespace)
@@ -183,31 +200,48 @@ class SemanticCache:
     def _lookup(self, canon: CanonicalRequest, threshold: float) -> LookupResult:
         timings: dict[str, float] = {}
         failed: list[str] = []
-        base = {"namespace": canon.namespace, "exact_key": canon.exact_key,
-                "scope_key": canon.scope_key, "threshold": threshold}
+        base = LookupResult(
+            hit=False,
+            namespace=canon.namespace,
+            exact_key=canon.exact_key,
+            scope_key=canon.scope_key,
+            threshold=threshold,
+            timings_ms=timings,
+        )
         policy = self._policy(canon)
         if policy == "bypass":
-            return self._miss(base, MissReason.BYPASSED, timings, failed)
+            return self._miss(base, MissReason.BYPASSED, failed)
 
-        payload = self._timed(timings, "exact", failed,
-                              lambda: self.exact_store.get(canon.namespace, canon.exact_key))
+        payload = self._timed(
+            timings, "exact", failed, lambda: self.exact_store.get(canon.namespace, canon.exact_key)
+        )
         if isinstance(payload, dict) and "response" in payload:
             self.stats.incr("hits.exact")
-            return LookupResult(hit=True, kind=HitKind.EXACT, response=payload["response"],
-                                entry_id=canon.exact_key, similarity=1.0, timings_ms=timings,
-                                failed_backends=tuple(failed), **base)
+            return replace(
+                base,
+                hit=True,
+                kind=HitKind.EXACT,
+                response=payload["response"],
+                entry_id=canon.exact_key,
+                similarity=1.0,
+                failed_backends=tuple(failed),
+            )
         if policy == "exact_only":
-            return self._miss(base, MissReason.EXACT_ONLY, timings, failed)
+            return self._miss(base, MissReason.EXACT_ONLY, failed)
         if not canon.text:
-            return self._miss(base, MissReason.NO_TEXT, timings, failed)
+            return self._miss(base, MissReason.NO_TEXT, failed)
 
         vectors = self._timed(timings, "embed", failed, lambda: self.embedder.embed([canon.text]))
         if vectors is None:
-            return self._miss(base, MissReason.BACKEND_ERROR, timings, failed)
-        candidates = self._timed(timings, "vector", failed, lambda: self.semantic.search(
-            canon.namespace, canon.scope_key, vectors[0], self.top_k))
+            return self._miss(base, MissReason.BACKEND_ERROR, failed)
+        candidates = self._timed(
+            timings,
+            "vector",
+            failed,
+            lambda: self.semantic.search(canon.namespace, canon.scope_key, vectors[0], self.top_k),
+        )
         if candidates is None:
-            return self._miss(base, MissReason.BACKEND_ERROR, timings, failed)
+            return self._miss(base, MissReason.BACKEND_ERROR, failed)
 
         same = next((c for c in candidates if c.id == canon.exact_key), None)
         if same is not None:
@@ -215,10 +249,16 @@ class SemanticCache:
             # the in-process exact store): serve it as exact and warm the exact layer.
             self._warm_exact(canon, same, failed)
             self.stats.incr("hits.exact")
-            return LookupResult(hit=True, kind=HitKind.EXACT, response=same.response,
-                                entry_id=same.id, similarity=same.similarity,
-                                candidate_text=same.text, timings_ms=timings,
-                                failed_backends=tuple(failed), **base)
+            return replace(
+                base,
+                hit=True,
+                kind=HitKind.EXACT,
+                response=same.response,
+                entry_id=same.id,
+                similarity=same.similarity,
+                candidate_text=same.text,
+                failed_backends=tuple(failed),
+            )
 
         start = time.perf_counter()
         decision = decide(canon.text, candidates, threshold, self.guards)
@@ -228,18 +268,29 @@ class SemanticCache:
         candidate = decision.candidate
         if decision.hit and candidate is not None:
             self.stats.incr("hits.semantic")
-            return LookupResult(hit=True, kind=HitKind.SEMANTIC, response=candidate.response,
-                                entry_id=candidate.id, similarity=candidate.similarity,
-                                candidate_text=candidate.text, decision=decision,
-                                timings_ms=timings, failed_backends=tuple(failed), **base)
+            return replace(
+                base,
+                hit=True,
+                kind=HitKind.SEMANTIC,
+                response=candidate.response,
+                entry_id=candidate.id,
+                similarity=candidate.similarity,
+                candidate_text=candidate.text,
+                decision=decision,
+                failed_backends=tuple(failed),
+            )
         reason = decision.reason or MissReason.NO_CANDIDATES
         self.stats.incr("misses")
         self.stats.incr(f"misses.{reason}")
-        return LookupResult(hit=False, reason=reason, decision=decision,
-                            similarity=decision.similarity,
-                            entry_id=None if candidate is None else candidate.id,
-                            candidate_text=None if candidate is None else candidate.text,
-                            timings_ms=timings, failed_backends=tuple(failed), **base)
+        return replace(
+            base,
+            reason=reason,
+            decision=decision,
+            similarity=decision.similarity,
+            entry_id=None if candidate is None else candidate.id,
+            candidate_text=None if candidate is None else candidate.text,
+            failed_backends=tuple(failed),
+        )
 
     # -- store ------------------------------------------------------------------------------
 
@@ -280,22 +331,38 @@ class SemanticCache:
         if canon.text and self._policy(canon) == "cache":
             # Vector first: it carries the response, so it is complete on its own; the exact
             # layer is only a faster path to the same answer.
-            entry = CacheEntry(id=canon.exact_key, namespace=canon.namespace,
-                               scope_key=canon.scope_key, model=canon.model, text=canon.text,
-                               response=response, created_at=now,
-                               expires_at=None if ttl is None else now + ttl)
-            vectors = self._timed(timings, "embed", failed,
-                                  lambda: self.embedder.embed([canon.text]))
-            evicted = None if vectors is None else self._timed(
-                timings, "vector_write", failed, lambda: self.semantic.put(entry, vectors[0]))
+            entry = CacheEntry(
+                id=canon.exact_key,
+                namespace=canon.namespace,
+                scope_key=canon.scope_key,
+                model=canon.model,
+                text=canon.text,
+                response=response,
+                created_at=now,
+                expires_at=None if ttl is None else now + ttl,
+            )
+            vectors = self._timed(
+                timings, "embed", failed, lambda: self.embedder.embed([canon.text])
+            )
+            evicted = (
+                None
+                if vectors is None
+                else self._timed(
+                    timings, "vector_write", failed, lambda: self.semantic.put(entry, vectors[0])
+                )
+            )
             if evicted is None:
                 ok = False
             elif evicted:
                 self.stats.incr("evictions", evicted)
         payload = {"id": canon.exact_key, "response": response, "created_at": now}
         failures_before = len(failed)
-        self._timed(timings, "exact_write", failed, lambda: self.exact_store.set(
-            canon.namespace, canon.exact_key, payload, ttl))
+        self._timed(
+            timings,
+            "exact_write",
+            failed,
+            lambda: self.exact_store.set(canon.namespace, canon.exact_key, payload, ttl),
+        )
         ok = ok and len(failed) == failures_before
         self.stats.incr("stores" if ok else "store.failed")
         return ok
@@ -322,9 +389,14 @@ class SemanticCache:
         canon = self.canonicalize(request, namespace)
         limit = self.threshold_for(canon.namespace, threshold)
         if skip_lookup:
-            lookup = LookupResult(hit=False, namespace=canon.namespace,
-                                  exact_key=canon.exact_key, scope_key=canon.scope_key,
-                                  threshold=limit, reason=MissReason.BYPASSED)
+            lookup = LookupResult(
+                hit=False,
+                namespace=canon.namespace,
+                exact_key=canon.exact_key,
+                scope_key=canon.scope_key,
+                threshold=limit,
+                reason=MissReason.BYPASSED,
+            )
         else:
             lookup = self._lookup(canon, limit)
             if lookup.hit:
@@ -338,8 +410,12 @@ class SemanticCache:
         (response, stored), shared = self._flights.run(canon.exact_key, lead)
         if shared:
             self.stats.incr("provider.coalesced")
-        return CallResult(response=response, source="coalesced" if shared else "provider",
-                          lookup=lookup, stored=stored and not shared)
+        return CallResult(
+            response=response,
+            source="coalesced" if shared else "provider",
+            lookup=lookup,
+            stored=stored and not shared,
+        )
 
     def _call_provider(self, call: Callable[[], Any]) -> Any:
         self.stats.incr("provider.calls")
@@ -352,8 +428,7 @@ class SemanticCache:
         finally:
             self.stats.observe("provider", time.perf_counter() - start)
 
-    def _store_quietly(self, canon: CanonicalRequest, response: Any, ttl_s: float | None
-                       ) -> bool:
+    def _store_quietly(self, canon: CanonicalRequest, response: Any, ttl_s: float | None) -> bool:
         try:
             return self._store(canon, response, ttl_s)
         except InvalidRequestError as exc:
@@ -368,6 +443,18 @@ class SemanticCache:
         ns = namespace or self.namespace
         self.exact_store.delete(ns, entry_id)
         self.semantic.delete(ns, [entry_id])
+
+    def feedback(self, entry_id: str, *, correct: bool, namespace: str | None = None) -> None:
+        """Report whether a served entry answered its request correctly.
+
+        A wrong report stops the entry being served at once (it is deleted from both layers)
+        and is counted as ``feedback.wrong``; a correct one is counted as ``feedback.correct``.
+        """
+        if correct:
+            self.stats.incr("feedback.correct")
+            return
+        self.stats.incr("feedback.wrong")
+        self.delete(entry_id, namespace=namespace)
 
     def invalidate(self, namespace: str | None = None) -> None:
         """Forget every entry of a namespace, in both layers."""
@@ -399,30 +486,35 @@ class SemanticCache:
     def _policy(self, canon: CanonicalRequest) -> NondeterministicPolicy:
         return "cache" if canon.is_deterministic else self.nondeterministic
 
-    def _warm_exact(self, canon: CanonicalRequest, candidate: Candidate, failed: list[str]
-                    ) -> None:
+    def _warm_exact(self, canon: CanonicalRequest, candidate: Candidate, failed: list[str]) -> None:
         expires = candidate.metadata.get("expires_at")
         ttl = None
         if isinstance(expires, int | float) and expires < 1e15:
             ttl = max(0.001, float(expires) - time.time())
-        payload = {"id": candidate.id, "response": candidate.response,
-                   "created_at": candidate.metadata.get("created_at", time.time())}
-        self._timed({}, "exact_write", failed, lambda: self.exact_store.set(
-            canon.namespace, canon.exact_key, payload, ttl))
+        payload = {
+            "id": candidate.id,
+            "response": candidate.response,
+            "created_at": candidate.metadata.get("created_at", time.time()),
+        }
+        self._timed(
+            {},
+            "exact_write",
+            failed,
+            lambda: self.exact_store.set(canon.namespace, canon.exact_key, payload, ttl),
+        )
 
-    def _miss(self, base: dict[str, Any], reason: MissReason, timings: dict[str, float],
-              failed: list[str]) -> LookupResult:
+    def _miss(self, base: LookupResult, reason: MissReason, failed: list[str]) -> LookupResult:
         self.stats.incr("misses")
         self.stats.incr(f"misses.{reason}")
-        return LookupResult(hit=False, reason=reason, timings_ms=timings,
-                            failed_backends=tuple(failed), **base)
+        return replace(base, reason=reason, failed_backends=tuple(failed))
 
     def _observe(self, timings: dict[str, float], stage: str, seconds: float) -> None:
         timings[stage] = round(seconds * 1000, 4)
         self.stats.observe(stage, seconds)
 
-    def _timed(self, timings: dict[str, float], stage: str, failed: list[str],
-               fn: Callable[[], Any]) -> Any:
+    def _timed(
+        self, timings: dict[str, float], stage: str, failed: list[str], fn: Callable[[], Any]
+    ) -> Any:
         """Run one backend step; on failure count it, log it and return ``None`` (fail open)."""
         start = time.perf_counter()
         try:
@@ -435,15 +527,19 @@ class SemanticCache:
             self._observe(timings, stage, time.perf_counter() - start)
         return None
 
-    def _backend_failed(self, backend: str, stage: str, exc: Exception, failed: list[str]
-                        ) -> None:
+    def _backend_failed(self, backend: str, stage: str, exc: Exception, failed: list[str]) -> None:
         failed.append(backend)
         self.stats.incr(f"errors.{backend}")
         log.warning("%s failed during %s, failing open: %s", backend, stage, exc)
 
 
-_BACKEND_OF_STAGE = {"exact": "exact_store", "exact_write": "exact_store", "embed": "embedder",
-                     "vector": "vector_index", "vector_write": "vector_index"}
+_BACKEND_OF_STAGE = {
+    "exact": "exact_store",
+    "exact_write": "exact_store",
+    "embed": "embedder",
+    "vector": "vector_index",
+    "vector_write": "vector_index",
+}
 
 
 def _pick(*values: Any) -> Any:

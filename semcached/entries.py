@@ -103,26 +103,33 @@ class SemanticStore:
     def index(self, namespace: str) -> VectorIndex:
         return self.backend.index(
             self.collection(namespace),
-            metadata={"semcached_kind": "cache", "semcached_namespace": namespace,
-                      "semcached_model": self.model_id},
+            metadata={
+                "semcached_kind": "cache",
+                "semcached_namespace": namespace,
+                "semcached_model": self.model_id,
+            },
         )
 
     def search(
         self, namespace: str, scope_key: str, vector: NDArray[np.float32], k: int
     ) -> list[Candidate]:
         """The ``k`` nearest live entries of this scope, as decision candidates."""
-        where = {"$and": [{"scope": {"$eq": scope_key}},
-                          {"expires_at": {"$gt": self._clock()}}]}
+        where = {"$and": [{"scope": {"$eq": scope_key}}, {"expires_at": {"$gt": self._clock()}}]}
         neighbors = self.index(namespace).query(vector, k, where)
         candidates = []
         for n in neighbors:
             response = _parse_response(n.id, n.metadata.get("response"))
             if response is _CORRUPT:
                 continue
-            candidates.append(Candidate(id=n.id, similarity=n.similarity,
-                                        text=n.document or "", response=response,
-                                        metadata={k: v for k, v in n.metadata.items()
-                                                  if k != "response"}))
+            candidates.append(
+                Candidate(
+                    id=n.id,
+                    similarity=n.similarity,
+                    text=n.document or "",
+                    response=response,
+                    metadata={k: v for k, v in n.metadata.items() if k != "response"},
+                )
+            )
         return candidates
 
     def get(self, namespace: str, entry_id: str) -> CacheEntry | None:
@@ -136,9 +143,13 @@ class SemanticStore:
         if expires <= self._clock() or response is _CORRUPT:
             return None
         return CacheEntry(
-            id=entry_id, namespace=namespace, scope_key=str(meta.get("scope", "")),
-            model=str(meta.get("model", "")), text=records[0].document or "",
-            response=response, created_at=float(meta.get("created_at", 0.0)),
+            id=entry_id,
+            namespace=namespace,
+            scope_key=str(meta.get("scope", "")),
+            model=str(meta.get("model", "")),
+            text=records[0].document or "",
+            response=response,
+            created_at=float(meta.get("created_at", 0.0)),
             expires_at=None if expires >= NO_EXPIRY else expires,
         )
 
@@ -192,8 +203,12 @@ class SemanticStore:
         oldest = sorted(records, key=lambda r: float(r.metadata.get("created_at", 0.0)))
         doomed = [r.id for r in oldest[:excess]]
         index.delete(ids=doomed)
-        log.info("evicted %d oldest entries from %s (limit %d)", len(doomed), index.name,
-                 self.max_entries)
+        log.info(
+            "evicted %d oldest entries from %s (limit %d)",
+            len(doomed),
+            index.name,
+            self.max_entries,
+        )
         return len(doomed)
 
 

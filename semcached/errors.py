@@ -15,7 +15,7 @@ The tree::
     │   ├── ExactStoreError           Redis / the in-process store
     │   ├── VectorIndexError          ChromaDB
     │   └── EmbeddingError            the embedder failed on input it should have handled
-    └── ProviderError                 the wrapped LLM call raised; never cached, re-raised to waiters
+    └── ProviderError                 an upstream LLM failed (service/client); never cached
 
 Messages follow one rule: what was expected, what came, and how to fix it.
 """

@@ -95,7 +95,7 @@ def _from_json(line: str, path: Path, number: int) -> Pair:
         return Pair(str(row["a"]), str(row["b"]), _label(row["label"]))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(
-            f"{path}:{number}: expected {{\"a\": str, \"b\": str, \"label\": 0|1}}: {exc}"
+            f'{path}:{number}: expected {{"a": str, "b": str, "label": 0|1}}: {exc}'
         ) from exc
 
 

@@ -139,9 +139,7 @@ def canonicalize(request: ChatRequest | Mapping[str, Any], namespace: str) -> Ca
     if chat.messages is not None:
         messages = [_canonical_message(m, i) for i, m in enumerate(chat.messages)]
         if not messages:
-            raise InvalidRequestError(
-                "messages must hold at least one message", field="messages"
-            )
+            raise InvalidRequestError("messages must hold at least one message", field="messages")
         body: dict[str, Any] = {"messages": messages}
         text, scoped_messages = _split_last_user_text(messages)
         scope_body: dict[str, Any] = {"messages": scoped_messages}
@@ -282,17 +280,13 @@ def _canonical_value(value: Any, where: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidRequestError(
-                f"numbers must be finite, got {value!r}", field=where
-            )
+            raise InvalidRequestError(f"numbers must be finite, got {value!r}", field=where)
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InvalidRequestError(
-                    f"object keys must be strings, got {key!r}", field=where
-                )
+                raise InvalidRequestError(f"object keys must be strings, got {key!r}", field=where)
             out[key] = _canonical_value(item, f"{where}.{key}")
         return out
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):

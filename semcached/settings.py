@@ -98,7 +98,6 @@ class Settings(BaseSettings):
         for namespace, threshold in value.items():
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(
-                    f"threshold for namespace {namespace!r} must be within [0, 1], "
-                    f"got {threshold}"
+                    f"threshold for namespace {namespace!r} must be within [0, 1], got {threshold}"
                 )
         return value

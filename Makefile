@@ -1,0 +1,54 @@
+# The targets here are exactly what CI runs (.ci/run calls `make test`).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run demo test lint format typecheck pytest bench clean
+
+# torch 2.13.0 first: it resolves to the local CPU build, so sentence-transformers then pulls
+# no CUDA wheels.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/semcached demo
+
+demo: run
+
+test: install lint typecheck pytest
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# The package is spread over top-level folders mapped into `semcached` by pyproject; mypy
+# checks them through a symlinked tree in that installed shape.
+typecheck: install
+	rm -rf build/typecheck && mkdir -p build/typecheck/semcached
+	for f in semcached/*.py semcached/py.typed; do ln -s "$(CURDIR)/$$f" build/typecheck/semcached/; done
+	for p in embeddings index service clients; do ln -s "$(CURDIR)/$$p" build/typecheck/semcached/$$p; done
+	cd build/typecheck && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p semcached
+
+pytest: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/latency.py
+
+clean:
+	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
