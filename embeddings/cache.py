@@ -52,7 +52,8 @@ class CachedEmbedder:
                 else:
                     self._vectors.move_to_end(key)
                     out[row] = cached
-            self.hits += len(texts) - sum(len(rows) for rows in missing.values())
+            # A text repeated within the batch is embedded once: its repeats count as hits.
+            self.hits += len(texts) - len(missing)
             self.misses += len(missing)
         if missing:
             order = list(missing)
