@@ -16,6 +16,7 @@ Examples::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,7 @@ __all__ = [
     "EmbeddingOptions",
     "NondeterministicPolicy",
     "RedisOptions",
+    "ServiceOptions",
     "Settings",
 ]
 
@@ -66,6 +68,16 @@ class EmbeddingOptions(BaseModel):
     cache_size: int = Field(default=10_000, ge=0)
 
 
+class ServiceOptions(BaseModel):
+    """The HTTP service (``semcached serve``): where it listens and what it accepts."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8080, ge=1, le=65535)
+    upstream_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_prompt_chars: int = Field(default=100_000, ge=1)
+
+
 class Settings(BaseSettings):
     """Every knob of semcached. All fields have working defaults (the embedded setup)."""
 
@@ -91,6 +103,32 @@ class Settings(BaseSettings):
     redis: RedisOptions = Field(default_factory=RedisOptions)
     chroma: ChromaOptions = Field(default_factory=ChromaOptions)
     embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions)
+    upstream_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL the proxy sends misses to (https://host/v1).",
+    )
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="SHA-256 hex digest of an API key -> the one namespace that key may use. "
+        "Empty: no authentication, and the service binds to localhost only.",
+    )
+    service: ServiceOptions = Field(default_factory=ServiceOptions)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_are_hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        checked: dict[str, str] = {}
+        for digest, namespace in value.items():
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ValueError(
+                    "api_keys must map the SHA-256 hex digest of each key (64 hex characters) "
+                    f"to a namespace, got a {len(digest)}-character name; store "
+                    "`semcached hash-key KEY` instead of the key itself"
+                )
+            if not namespace:
+                raise ValueError(f"api_keys: the key {digest[:8]}... needs a non-empty namespace")
+            checked[digest.lower()] = namespace
+        return checked
 
     @field_validator("namespace_thresholds")
     @classmethod

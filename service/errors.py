@@ -1,0 +1,251 @@
+"""One JSON error shape for every 4xx and 5xx the service returns.
+
+Every error body is::
+
+    {"error": {"type": "invalid_request", "message": "...", "field": "messages.0.content",
+               "fix": "..."}}
+
+``type`` is a stable machine-readable code, ``message`` says what was expected and what came,
+``field`` names the offending part of the request (a dotted path, or ``null``) and ``fix`` says
+what to do. :func:`install_error_handlers` maps every exception that can escape a route to this
+shape, including the ones nobody expected (a 500 that is still JSON, never a bare one).
+
+Route modules raise :class:`ApiError` for their own 4xx cases::
+
+    raise ApiError(422, "invalid_request", "k must be within [1, 100], got 5000",
+                   field="k", fix="ask for at most 100 results")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from semcached.errors import BackendError, InvalidRequestError, ProviderError, SemcachedError
+
+__all__ = ["ApiError", "error_body", "error_response", "install_error_handlers"]
+
+log = logging.getLogger("semcached.service")
+
+
+class ApiError(Exception):
+    """An error with its HTTP status, rendered in the service's JSON error shape.
+
+    Example::
+
+        raise ApiError(403, "forbidden_namespace", "this key may only use 'tenant-a'",
+                       field="namespace", fix="use the key issued for 'tenant-b'")
+    """
+
+    def __init__(
+        self,
+        status: int,
+        type: str,
+        message: str,
+        *,
+        field: str | None = None,
+        fix: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.message = message
+        self.field = field
+        self.fix = fix
+        self.headers = dict(headers or {})
+
+
+def error_body(
+    type: str, message: str, *, field: str | None = None, fix: str | None = None
+) -> dict[str, Any]:
+    """The error JSON: ``{"error": {"type", "message", "field", "fix"}}``."""
+    return {"error": {"type": type, "message": message, "field": field, "fix": fix}}
+
+
+def error_response(
+    status: int,
+    type: str,
+    message: str,
+    *,
+    field: str | None = None,
+    fix: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """A :class:`JSONResponse` in the error shape (``extra`` adds top-level keys)."""
+    body = error_body(type, message, field=field, fix=fix)
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _field_of(loc: Sequence[Any]) -> str | None:
+    """``("body", "messages", 0, "content")`` -> ``"messages.0.content"``."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    # pydantic adds the union member tried ("str", "list[...]") to the location: not a field.
+    parts = [p for p in parts if "[" not in p and p not in ("str", "int", "float", "bool")]
+    return ".".join(parts) or None
+
+
+_FIXES = {
+    "missing": "add the field",
+    "extra_forbidden": "remove the field (check its spelling against the API docs at /docs)",
+    "json_invalid": "send a valid JSON body with `Content-Type: application/json`",
+    "model_attributes_type": "send a JSON object",
+    "dict_type": "send a JSON object",
+    "list_type": "send a JSON array",
+    "string_type": "send a string",
+    "bool_type": "send true or false",
+    "bool_parsing": "send true or false",
+    "int_type": "send an integer",
+    "int_parsing": "send an integer",
+    "float_type": "send a number",
+    "float_parsing": "send a number",
+    "greater_than": "send a larger value",
+    "greater_than_equal": "send a larger value",
+    "less_than": "send a smaller value",
+    "less_than_equal": "send a smaller value",
+    "string_too_short": "send a non-empty string",
+    "string_too_long": "send a shorter string",
+    "too_short": "send at least one item",
+    "too_long": "send fewer items",
+    "literal_error": "use one of the allowed values",
+    "string_pattern_mismatch": "match the documented format",
+}
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if not errors:  # pragma: no cover - FastAPI always reports at least one
+        return error_response(422, "invalid_request", "the request is invalid")
+    first = errors[0]
+    kind = str(first.get("type", ""))
+    field = _field_of(first.get("loc", ()))
+    if kind == "json_invalid":
+        ctx = first.get("ctx") or {}
+        detail = ctx.get("error", "malformed JSON")
+        return error_response(
+            400,
+            "invalid_json",
+            f"expected a JSON body, but it could not be parsed: {detail}",
+            fix=_FIXES["json_invalid"],
+        )
+    received = first.get("input")
+    shown = repr(received)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    where = f"`{field}`" if field else "the body"
+    message = f"{where}: {first.get('msg', 'invalid value')}"
+    if kind == "missing" and field is None:
+        message = "the request needs a JSON body"
+    elif field is None:
+        return error_response(
+            422,
+            "invalid_request",
+            f"expected a JSON object as the body, got {shown}",
+            fix=_FIXES["json_invalid"],
+        )
+    elif kind not in ("missing", "extra_forbidden"):
+        message += f", got {shown}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return error_response(
+        422,
+        "invalid_request",
+        message + more,
+        field=field,
+        fix=_FIXES.get(kind, "correct the field as described in the API docs at /docs"),
+    )
+
+
+async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(
+        exc.status, exc.type, exc.message, field=exc.field, fix=exc.fix, headers=exc.headers
+    )
+
+
+async def _on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidRequestError)
+    return error_response(
+        422,
+        "invalid_request",
+        str(exc),
+        field=exc.field,
+        fix=f"correct `{exc.field}` as the message says",
+    )
+
+
+async def _on_backend_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BackendError)
+    log.warning("%s unavailable for %s %s: %s", exc.backend, request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "backend_unavailable",
+        f"the {exc.backend} is unavailable, so this operation could not be done: {exc}",
+        fix="retry shortly; GET /readyz says which backend is down",
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _on_provider_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProviderError)
+    return error_response(
+        502,
+        "upstream_error",
+        str(exc),
+        fix="check the upstream provider (SEMCACHED_UPSTREAM_URL) and retry",
+    )
+
+
+async def _on_semcached_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SemcachedError)
+    return error_response(400, "invalid_request", str(exc), fix="see the message")
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    fixes = {
+        404: "see the API docs at /docs for the available paths",
+        405: "see the API docs at /docs for the methods each path accepts",
+    }
+    return error_response(
+        status,
+        kinds.get(status, "http_error"),
+        f"{exc.detail} ({request.method} {request.url.path})",
+        fix=fixes.get(status),
+        headers=exc.headers,
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500,
+        "internal_error",
+        f"the service failed unexpectedly ({type(exc).__name__}); it has been logged",
+        fix="retry; if it persists, report it with the service log",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception a route can raise to the JSON error shape."""
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(InvalidRequestError, _on_invalid_request)
+    app.add_exception_handler(BackendError, _on_backend_error)
+    app.add_exception_handler(ProviderError, _on_provider_error)
+    app.add_exception_handler(SemcachedError, _on_semcached_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,177 @@
+"""Prometheus metrics for ``GET /metrics``.
+
+Two sources, one registry per app (so several apps in one process never collide):
+
+* the engine's :class:`~semcached.stats.CacheStats`, read at scrape time by a custom collector:
+  hits by kind, misses by reason, false-hit reports, backend errors, provider calls, and a
+  latency histogram per stage (exact, embed, vector, decide, provider, writes);
+* the service's own counters: upstream outcomes and errors, responses by cache outcome, tokens
+  saved by hits, and HTTP request latency per route.
+
+Example::
+
+    metrics = ServiceMetrics(cache.stats)
+    metrics.tokens_saved.labels(kind="semantic").inc(42)
+    body = metrics.render()          # Prometheus text exposition
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from semcached.stats import LATENCY_BUCKETS_S, CacheStats
+
+__all__ = ["CONTENT_TYPE", "CacheStatsCollector", "ServiceMetrics", "usage_tokens"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class CacheStatsCollector(Collector):
+    """Exposes a :class:`CacheStats` as Prometheus metrics, computed at scrape time."""
+
+    def __init__(self, stats: CacheStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        counters = self.stats.counters()
+        hits = CounterMetricFamily(
+            "semcached_cache_hits", "Cache hits by kind (exact or semantic).", labels=["kind"]
+        )
+        for kind in ("exact", "semantic"):
+            hits.add_metric([kind], counters.get(f"hits.{kind}", 0))
+        yield hits
+        yield CounterMetricFamily(
+            "semcached_cache_misses", "Cache misses.", value=counters.get("misses", 0)
+        )
+        reasons = CounterMetricFamily(
+            "semcached_cache_miss_reasons", "Cache misses by reason.", labels=["reason"]
+        )
+        errors = CounterMetricFamily(
+            "semcached_backend_errors",
+            "Backend failures the engine failed open on, by backend.",
+            labels=["backend"],
+        )
+        rejections = CounterMetricFamily(
+            "semcached_guard_rejections", "Candidates vetoed by a guard.", labels=["guard"]
+        )
+        for name, value in sorted(counters.items()):
+            prefix, _, rest = name.partition(".")
+            if prefix == "misses" and rest:
+                reasons.add_metric([rest], value)
+            elif prefix == "errors" and rest:
+                errors.add_metric([rest], value)
+            elif prefix == "rejections" and rest:
+                rejections.add_metric([rest], value)
+        yield reasons
+        yield errors
+        yield rejections
+        yield CounterMetricFamily(
+            "semcached_false_hit_reports",
+            "Hits reported wrong by callers (POST /v1/cache/feedback with correct=false).",
+            value=counters.get("feedback.wrong", 0),
+        )
+        yield CounterMetricFamily(
+            "semcached_correct_hit_reports",
+            "Hits reported correct by callers.",
+            value=counters.get("feedback.correct", 0),
+        )
+        for metric, key, doc in (
+            ("semcached_provider_calls", "provider.calls", "Calls made to the provider."),
+            ("semcached_provider_errors", "provider.errors", "Provider calls that raised."),
+            (
+                "semcached_provider_coalesced",
+                "provider.coalesced",
+                "Requests that waited for an identical in-flight call instead of calling.",
+            ),
+            ("semcached_stores", "stores", "Answers stored in both layers."),
+            ("semcached_store_failures", "store.failed", "Stores a backend failed."),
+            ("semcached_evictions", "evictions", "Entries evicted by the size bound."),
+        ):
+            yield CounterMetricFamily(metric, doc, value=counters.get(key, 0))
+        stages = HistogramMetricFamily(
+            "semcached_stage_latency_seconds",
+            "Latency of each engine stage (exact, embed, vector, decide, provider, writes).",
+            labels=["stage"],
+        )
+        for stage, summary in sorted(self.stats.stages().items()):
+            buckets: list[tuple[str, float]] = [
+                (_bound(bound), float(count)) for bound, count in summary.buckets
+            ]
+            buckets.append(("+Inf", float(summary.count)))
+            stages.add_metric([stage], buckets, sum_value=summary.sum_s)
+        yield stages
+
+
+def _bound(value: float) -> str:
+    return repr(float(value))
+
+
+class ServiceMetrics:
+    """The service's registry: the engine's stats plus upstream, proxy and HTTP metrics."""
+
+    def __init__(self, stats: CacheStats) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(CacheStatsCollector(stats))
+        self.upstream_requests = Counter(
+            "semcached_upstream_requests",
+            "Requests forwarded to the upstream provider, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "semcached_upstream_errors",
+            "Upstream failures (HTTP error status, unreachable, timeout, stream cut), by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.proxy_responses = Counter(
+            "semcached_proxy_responses",
+            "Responses of POST /v1/chat/completions by cache outcome.",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.tokens_saved = Counter(
+            "semcached_tokens_saved",
+            "Provider tokens (usage.total_tokens of the cached answer) not spent thanks to hits.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "semcached_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status class.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+
+    def record_tokens_saved(self, kind: str, response: Any) -> int:
+        """Count the tokens a cached answer saved; returns how many."""
+        tokens = usage_tokens(response)
+        if tokens:
+            self.tokens_saved.labels(kind=kind).inc(tokens)
+        return tokens
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def usage_tokens(response: Any) -> int:
+    """``usage.total_tokens`` of an OpenAI answer, or of a recorded stream's last usage chunk."""
+    if not isinstance(response, dict):
+        return 0
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        total = usage.get("total_tokens")
+        if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+            return total
+    events = response.get("events")
+    if isinstance(events, list):
+        from semcached.service.sse import event_usage_tokens
+
+        return event_usage_tokens(events)
+    return 0

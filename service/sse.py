@@ -1,0 +1,138 @@
+"""Server-sent events: parse an upstream stream, record it, and replay it event for event.
+
+A recorded stream is stored as an ordinary cache response::
+
+    {"object": "semcached.stream", "events": ["{...chunk 1 json...}", "{...chunk 2...}"]}
+
+``events`` holds the ``data`` payload of every event before ``data: [DONE]``, byte for byte, so
+a replay sends exactly the chunks the upstream sent (same ids, same split of the text). A stream
+is only recordable when it ended with ``[DONE]`` and carried no error event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DONE",
+    "STREAM_OBJECT",
+    "SSEParser",
+    "StreamRecording",
+    "encode_event",
+    "event_usage_tokens",
+    "is_recorded_stream",
+    "replay",
+]
+
+DONE = "[DONE]"
+STREAM_OBJECT = "semcached.stream"
+
+
+def encode_event(data: str) -> bytes:
+    """One SSE event carrying ``data`` (multi-line data becomes several ``data:`` lines)."""
+    return ("".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
+
+
+class SSEParser:
+    """Incremental SSE parser: feed lines, get the ``data`` of each completed event.
+
+    Example::
+
+        parser = SSEParser()
+        parser.feed_line('data: {"a": 1}')   # -> []
+        parser.feed_line("")                 # -> ['{"a": 1}']
+    """
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed_line(self, line: str) -> list[str]:
+        line = line.rstrip("\r\n")
+        if line == "":
+            if not self._data:
+                return []
+            data, self._data = "\n".join(self._data), []
+            return [data]
+        if line.startswith(":"):  # a comment / keep-alive
+            return []
+        name, _, value = line.partition(":")
+        if name == "data":
+            self._data.append(value[1:] if value.startswith(" ") else value)
+        return []
+
+    def flush(self) -> list[str]:
+        """The pending event's data when a stream ends without its closing blank line."""
+        return self.feed_line("")
+
+
+@dataclass
+class StreamRecording:
+    """The events of one upstream stream, and whether it ended cleanly."""
+
+    events: list[str] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None
+
+    def add(self, data: str) -> None:
+        if data.strip() == DONE:
+            self.done = True
+            return
+        self.events.append(data)
+        if self.error is None:
+            self.error = _error_of(data)
+
+    @property
+    def complete(self) -> bool:
+        """Ended with ``[DONE]``, carried no error event: safe to store."""
+        return self.done and self.error is None and bool(self.events)
+
+    def as_response(self) -> dict[str, Any]:
+        return {"object": STREAM_OBJECT, "events": list(self.events)}
+
+
+def _error_of(data: str) -> str | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return "the upstream sent an event that is not JSON"
+    if isinstance(value, dict) and value.get("error") is not None:
+        error = value["error"]
+        if isinstance(error, dict):
+            return str(error.get("message") or error)
+        return str(error)
+    return None
+
+
+def is_recorded_stream(response: Any) -> bool:
+    return (
+        isinstance(response, dict)
+        and response.get("object") == STREAM_OBJECT
+        and isinstance(response.get("events"), list)
+        and all(isinstance(e, str) for e in response["events"])
+    )
+
+
+async def replay(events: Iterable[str]) -> AsyncIterator[bytes]:
+    """Send a recorded stream again: every event as recorded, then ``[DONE]``."""
+    for data in events:
+        yield encode_event(data)
+    yield encode_event(DONE)
+
+
+def event_usage_tokens(events: Iterable[Any]) -> int:
+    """``usage.total_tokens`` of the last chunk that carries usage (``stream_options``)."""
+    total = 0
+    for data in events:
+        if not isinstance(data, str) or '"usage"' not in data:
+            continue
+        try:
+            value = json.loads(data)
+        except ValueError:
+            continue
+        usage = value.get("usage") if isinstance(value, dict) else None
+        if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
+            total = int(usage["total_tokens"])
+    return total
