@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from semcached.adaptive import AdaptiveThresholds
 from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, decide, describe
 from semcached.embeddings.base import Embedder
 from semcached.entries import CacheEntry, SemanticStore
@@ -140,7 +141,8 @@ class SemanticCache:
         ttl_s: float | None = None,
         max_entries_per_namespace: int | None = None,
         nondeterministic: NondeterministicPolicy | None = None,
-        guards: Sequence[Guard] = (),
+        guards: Sequence[Guard] | None = None,
+        adaptive: AdaptiveThresholds | None = None,
     ) -> None:
         needs_settings = settings is None and None in (embedder, exact_store, vector_backend)
         if needs_settings:
@@ -148,9 +150,16 @@ class SemanticCache:
         from semcached import factory
 
         cfg = settings
-        self.embedder = embedder or factory.build_embedder(_required(cfg))
-        self.exact_store = exact_store or factory.build_exact_store(_required(cfg))
-        backend = vector_backend or factory.build_vector_backend(_required(cfg))
+        # `is None`, not `or`: stores and embedders with __len__ are falsy when empty.
+        self.embedder = embedder if embedder is not None else factory.build_embedder(_required(cfg))
+        self.exact_store = (
+            exact_store if exact_store is not None else factory.build_exact_store(_required(cfg))
+        )
+        backend = (
+            vector_backend
+            if vector_backend is not None
+            else factory.build_vector_backend(_required(cfg))
+        )
         self.namespace = namespace or (cfg.namespace if cfg else "default")
         self.threshold = _pick(threshold, cfg.threshold if cfg else None, DEFAULT_THRESHOLD)
         _check_threshold(self.threshold, "threshold")
@@ -166,7 +175,11 @@ class SemanticCache:
         self.nondeterministic: NondeterministicPolicy = nondeterministic or (
             cfg.nondeterministic if cfg else "cache"
         )
-        self.guards: list[Guard] = list(guards)
+        # guards=None: the verifier as configured (on by default); guards=(): none at all.
+        self.guards: list[Guard] = list(guards) if guards is not None else _default_guards(cfg)
+        self.adaptive = adaptive if adaptive is not None else _default_adaptive(cfg)
+        if self.adaptive is not None:
+            self.guards.append(self.adaptive.guard())
         self.semantic = SemanticStore(
             backend,
             model_id=self.embedder.model_id,
@@ -185,7 +198,10 @@ class SemanticCache:
         if override is not None:
             _check_threshold(override, "threshold")
             return float(override)
-        return float(self.namespace_thresholds.get(namespace, self.threshold))
+        configured = float(self.namespace_thresholds.get(namespace, self.threshold))
+        if self.adaptive is not None:
+            return self.adaptive.threshold(namespace, configured)
+        return configured
 
     def canonicalize(self, request: Request, namespace: str | None = None) -> CanonicalRequest:
         return canonicalize(request, namespace or self.namespace)
@@ -268,6 +284,8 @@ class SemanticCache:
         candidate = decision.candidate
         if decision.hit and candidate is not None:
             self.stats.incr("hits.semantic")
+            if self.adaptive is not None:
+                self.adaptive.record_hit(canon.namespace, candidate.id, candidate.similarity)
             return replace(
                 base,
                 hit=True,
@@ -405,6 +423,7 @@ class SemanticCache:
 
         def lead() -> tuple[Any, bool]:
             response = self._call_provider(call)
+            self._maybe_probe(lookup, response)
             return response, (not skip_store) and self._store_quietly(canon, response, ttl_s)
 
         (response, stored), shared = self._flights.run(canon.exact_key, lead)
@@ -444,17 +463,36 @@ class SemanticCache:
         self.exact_store.delete(ns, entry_id)
         self.semantic.delete(ns, [entry_id])
 
-    def feedback(self, entry_id: str, *, correct: bool, namespace: str | None = None) -> None:
+    def feedback(
+        self,
+        entry_id: str,
+        *,
+        correct: bool,
+        namespace: str | None = None,
+        similarity: float | None = None,
+    ) -> None:
         """Report whether a served entry answered its request correctly.
 
-        A wrong report stops the entry being served at once (it is deleted from both layers)
-        and is counted as ``feedback.wrong``; a correct one is counted as ``feedback.correct``.
+        Without an adaptive policy, a wrong report stops the entry being served at once (it
+        is deleted from both layers). With one (``adaptive=``), the verdict moves the decision
+        boundary instead: the entry now needs a closer match than the one it got wrong, and
+        the namespace's threshold follows its observed false-hit rate (``similarity`` defaults
+        to the one the entry was last served at). Counted as ``feedback.correct`` or
+        ``feedback.wrong``.
+
+        Example::
+
+            result = cache.get_or_call(request, call)
+            if result.source == "semantic" and not looks_right(result.response):
+                cache.feedback(result.lookup.entry_id, correct=False)
         """
-        if correct:
-            self.stats.incr("feedback.correct")
+        self.stats.incr("feedback.correct" if correct else "feedback.wrong")
+        if self.adaptive is not None and self.adaptive.feedback(
+            entry_id, correct=correct, namespace=namespace, similarity=similarity
+        ):
             return
-        self.stats.incr("feedback.wrong")
-        self.delete(entry_id, namespace=namespace)
+        if not correct:
+            self.delete(entry_id, namespace=namespace)
 
     def invalidate(self, namespace: str | None = None) -> None:
         """Forget every entry of a namespace, in both layers."""
@@ -482,6 +520,25 @@ class SemanticCache:
         self.close()
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _maybe_probe(self, lookup: LookupResult, fresh: Any) -> None:
+        """A near miss: let the adaptive policy compare the close candidate's answer with the
+        provider's, so it learns whether a lower threshold would have been right."""
+        adaptive, decision = self.adaptive, lookup.decision
+        if adaptive is None or decision is None or decision.candidate is None or lookup.hit:
+            return
+        if decision.reason is not MissReason.BELOW_THRESHOLD:
+            return
+        if not adaptive.should_probe(decision.candidate.similarity, lookup.threshold):
+            return
+        try:
+            same = adaptive.probe(
+                lookup.namespace, decision.candidate.similarity, decision.candidate.response, fresh
+            )
+        except Exception as exc:  # a user's compare function must not fail the request
+            log.warning("adaptive compare failed, ignoring this probe: %s", exc)
+            return
+        self.stats.incr("adaptive.probe.same" if same else "adaptive.probe.different")
 
     def _policy(self, canon: CanonicalRequest) -> NondeterministicPolicy:
         return "cache" if canon.is_deterministic else self.nondeterministic
@@ -540,6 +597,33 @@ _BACKEND_OF_STAGE = {
     "vector": "vector_index",
     "vector_write": "vector_index",
 }
+
+
+def _default_guards(settings: Settings | None) -> list[Guard]:
+    from semcached.guards import default_guards
+
+    if settings is None:
+        return default_guards()
+    options = settings.verifier
+    if not options.enabled:
+        return []
+    return default_guards(
+        options.checks,
+        cross_encoder_path=options.cross_encoder_path,
+        cross_encoder_min_score=options.cross_encoder_min_score,
+    )
+
+
+def _default_adaptive(settings: Settings | None) -> AdaptiveThresholds | None:
+    if settings is None or not settings.adaptive.enabled:
+        return None
+    options = settings.adaptive
+    return AdaptiveThresholds(
+        max_false_hit_rate=options.max_false_hit_rate,
+        floor=options.floor,
+        min_observations=options.min_observations,
+        confidence=options.confidence,
+    )
 
 
 def _pick(*values: Any) -> Any:
