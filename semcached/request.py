@@ -34,6 +34,7 @@ from semcached.errors import InvalidRequestError
 
 __all__ = [
     "ANSWER_NEUTRAL_PARAMS",
+    "KEY_VERSION",
     "CanonicalRequest",
     "ChatRequest",
     "canonical_json",
