@@ -18,6 +18,9 @@ from semcached.embeddings import CachedEmbedder, Embedder, SentenceTransformerEm
 from semcached.index import ChromaBackend, MemoryExactStore, RedisExactStore
 from tests.servers import RedisProcess, chroma_server, find_or_start_redis
 
+# The service fixtures (a real uvicorn server, the fake upstream): see tests/servicekit.py.
+pytest_plugins = ["tests.servicekit"]
+
 
 @pytest.fixture(scope="session")
 def st_embedder() -> SentenceTransformerEmbedder:

@@ -6,21 +6,24 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60
-)
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60)
 namespaces = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20
 )
 models = st.sampled_from(["gpt-4o", "gpt-4o-mini", "llama-3-8b", "claude-x"])
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(
-    allow_nan=False, allow_infinity=False, width=64
-) | st.text(max_size=20)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False, width=64)
+    | st.text(max_size=20)
+)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 

@@ -28,8 +28,12 @@ def test_add_query_get_delete(backend: ChromaBackend, request: pytest.FixtureReq
     name = collection_name("t", "cache", request.node.name, "model")
     index = backend.index(name)
     vectors = unit([1, 0, 0], [0.9, 0.1, 0], [0, 1, 0])
-    index.add(["a", "b", "c"], vectors,
-              [{"scope": "s1"}, {"scope": "s1"}, {"scope": "s2"}], ["A", "B", "C"])
+    index.add(
+        ["a", "b", "c"],
+        vectors,
+        [{"scope": "s1"}, {"scope": "s1"}, {"scope": "s2"}],
+        ["A", "B", "C"],
+    )
     assert index.count() == 3
     found = index.query(vectors[0], k=3)
     assert [n.id for n in found] == ["a", "b", "c"]
@@ -56,8 +60,10 @@ def test_similarity_from_distance() -> None:
 
 
 def test_collection_names_are_valid_and_distinct() -> None:
-    names = {collection_name("semcached", "cache", ns, "m") for ns in
-             ["a", "A", "a b", "ä/ü", "x" * 300, "-", "a-b"]}
+    names = {
+        collection_name("semcached", "cache", ns, "m")
+        for ns in ["a", "A", "a b", "ä/ü", "x" * 300, "-", "a-b"]
+    }
     assert len(names) == 7
     for name in names:
         assert 3 <= len(name) <= 512 and name[0].isalnum() and name[-1].isalnum()

@@ -17,8 +17,10 @@ thresholds = st.floats(0.0, 1.0, allow_nan=False)
 @st.composite
 def candidate_lists(draw: st.DrawFn) -> list[Candidate]:
     sims = draw(st.lists(similarities, max_size=6))
-    return [Candidate(id=f"c{i}", similarity=s, text=f"text {i}", response={"i": i})
-            for i, s in enumerate(sims)]
+    return [
+        Candidate(id=f"c{i}", similarity=s, text=f"text {i}", response={"i": i})
+        for i, s in enumerate(sims)
+    ]
 
 
 @dataclass
@@ -41,8 +43,7 @@ def test_never_serves_below_threshold(candidates: list[Candidate], threshold: fl
 
 
 @given(candidate_lists(), thresholds, thresholds)
-def test_higher_threshold_never_adds_hits(candidates: list[Candidate], a: float, b: float
-                                          ) -> None:
+def test_higher_threshold_never_adds_hits(candidates: list[Candidate], a: float, b: float) -> None:
     """Monotonicity: if the stricter threshold hits, the looser one hits too."""
     low, high = sorted((a, b))
     if decide("q", candidates, high).hit:
@@ -50,8 +51,9 @@ def test_higher_threshold_never_adds_hits(candidates: list[Candidate], a: float,
 
 
 @given(candidate_lists(), thresholds, st.sets(st.sampled_from([f"c{i}" for i in range(6)])))
-def test_guards_never_turn_a_miss_into_a_hit(candidates: list[Candidate], threshold: float,
-                                             vetoed: set[str]) -> None:
+def test_guards_never_turn_a_miss_into_a_hit(
+    candidates: list[Candidate], threshold: float, vetoed: set[str]
+) -> None:
     plain = decide("q", candidates, threshold)
     guarded = decide("q", candidates, threshold, [VetoIds(frozenset(vetoed))])
     if guarded.hit:
@@ -61,8 +63,9 @@ def test_guards_never_turn_a_miss_into_a_hit(candidates: list[Candidate], thresh
 
 
 @given(candidate_lists(), thresholds)
-def test_hit_serves_the_most_similar_candidate(candidates: list[Candidate], threshold: float
-                                               ) -> None:
+def test_hit_serves_the_most_similar_candidate(
+    candidates: list[Candidate], threshold: float
+) -> None:
     decision = decide("q", candidates, threshold)
     if decision.hit:
         assert decision.candidate is not None
@@ -85,7 +88,7 @@ def test_reasons_and_explanations() -> None:
     assert "veto: vetoed" in describe(rejected)
     hit = decide("q", [weak, strong], 0.9)
     assert hit.hit and hit.candidate == strong and hit.similarity == 0.97
-    assert "semantic hit: similarity 0.9700 >= threshold 0.9000" == describe(hit)
+    assert describe(hit) == "semantic hit: similarity 0.9700 >= threshold 0.9000"
 
 
 @pytest.mark.parametrize("reason", list(MissReason))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from semcached import (
 )
 from semcached.embeddings import Embedder
 from semcached.index import ChromaBackend, ExactStore
-
 from tests.recording import RecordingBackend
 
 PASSWORD = "How do I reset my password?"
@@ -56,8 +54,10 @@ class Provider:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def exact_store(request: pytest.FixtureRequest) -> Iterator[ExactStore]:
-    yield request.getfixturevalue("memory_store" if request.param == "memory" else "redis_store")
+def exact_store(request: pytest.FixtureRequest) -> ExactStore:
+    name = "memory_store" if request.param == "memory" else "redis_store"
+    store: ExactStore = request.getfixturevalue(name)
+    return store
 
 
 @pytest.fixture

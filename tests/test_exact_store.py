@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from semcached.errors import ExactStoreError
 from semcached.index import ExactStore, MemoryExactStore, RedisExactStore, namespace_token
-
 from tests.strategies import json_values, namespaces
 
 json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=5)
@@ -98,8 +97,9 @@ def test_memory_lru_bound() -> None:
     assert len(store) == 3
 
 
-def test_redis_keys_carry_prefix_and_namespace(redis_store: RedisExactStore, redis_url: str,
-                                               key_prefix: str) -> None:
+def test_redis_keys_carry_prefix_and_namespace(
+    redis_store: RedisExactStore, redis_url: str, key_prefix: str
+) -> None:
     """Keys are `prefix:namespace:key`, with unsafe namespaces hashed (glob-safe)."""
     redis_store.set("tenant-a", "abc", {"v": 1}, None)
     redis_store.set("we*ird ns", "abc", {"v": 2}, None)

@@ -41,7 +41,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_holds_only_the_semcached_namespace(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info"))}
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"semcached"}
     for package in ("embeddings", "index", "service", "clients"):
         assert f"semcached/{package}/__init__.py" in names
@@ -69,7 +69,7 @@ def test_wheel_imports_and_runs_in_a_clean_venv(wheel: Path, tmp_path: Path) -> 
         "from semcached import canonicalize;"
         "print(canonicalize({'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}]},"
         " 'ns').exact_key)"
-    ) % str(env_dir)
+    ).replace("%r", repr(str(env_dir)))
     env = {"PYTHONPATH": deps, "PATH": f"{env_dir / 'bin'}", "HF_HUB_OFFLINE": "1"}
     # Run from an empty directory: `python -c` puts the working directory on sys.path first.
     done = subprocess.run(

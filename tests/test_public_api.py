@@ -36,7 +36,7 @@ def test_all_is_complete_and_exact(name: str) -> None:
 
 
 def test_errors_derive_from_one_base() -> None:
-    import semcached.errors as errors
+    from semcached import errors
 
     for symbol in errors.__all__:
         assert issubclass(getattr(errors, symbol), errors.SemcachedError)

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from semcached import ChatRequest, InvalidRequestError, canonicalize
 from semcached.request import ANSWER_NEUTRAL_PARAMS, canonical_json
-
 from tests.strategies import chat_requests, namespaces, shuffled_dict, texts
 
 
@@ -33,16 +32,28 @@ def test_key_ignores_dict_key_order(request: dict[str, Any], data: st.DataObject
 @given(chat_requests())
 def test_integral_floats_equal_ints(request: dict[str, Any]) -> None:
     """`max_tokens: 100` and `100.0`, `temperature: 0` and `0.0` mean the same."""
-    as_floats = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                 for k, v in request.items()}
+    as_floats = {
+        k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in request.items()
+    }
     assert key(as_floats) == key(request)
 
 
 @pytest.mark.parametrize(
     ("param", "default"),
-    [("temperature", 1), ("top_p", 1.0), ("n", 1), ("presence_penalty", 0),
-     ("frequency_penalty", 0.0), ("stream", False), ("logprobs", False),
-     ("response_format", {"type": "text"}), ("stop", []), ("tools", []), ("seed", None)],
+    [
+        ("temperature", 1),
+        ("top_p", 1.0),
+        ("n", 1),
+        ("presence_penalty", 0),
+        ("frequency_penalty", 0.0),
+        ("stream", False),
+        ("logprobs", False),
+        ("response_format", {"type": "text"}),
+        ("stop", []),
+        ("tools", []),
+        ("seed", None),
+    ],
 )
 def test_documented_default_equals_absent(param: str, default: Any) -> None:
     """Sending a parameter at its documented default (or null) is the same as leaving it out."""
@@ -58,13 +69,16 @@ def test_neutral_params_do_not_change_key() -> None:
 def test_equivalent_spellings() -> None:
     """`stop="x"` is `stop=["x"]`; a single text part is a plain string; null fields vanish."""
     assert key(chat(stop="END")) == key(chat(stop=["END"]))
-    parts = {"model": "gpt-4o",
-             "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}
+    parts = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+    }
     assert key(parts) == key(chat("Hi"))
     with_null = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi", "name": None}]}
     assert key(with_null) == key(chat("Hi"))
-    assert key(ChatRequest(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}],
-                           temperature=0.0)) == key(chat("Hi", temperature=0))
+    assert key(
+        ChatRequest(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], temperature=0.0)
+    ) == key(chat("Hi", temperature=0))
 
 
 @pytest.mark.parametrize(
@@ -82,8 +96,13 @@ def test_equivalent_spellings() -> None:
         chat(n=2),
         chat(some_future_param=True),
         {**chat(), "model": "gpt-4o-mini"},
-        {"model": "gpt-4o", "messages": [{"role": "system", "content": "Be terse."},
-                                         {"role": "user", "content": "What is the capital of France?"}]},
+        {
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "system", "content": "Be terse."},
+                {"role": "user", "content": "What is the capital of France?"},
+            ],
+        },
         {"model": "gpt-4o", "prompt": "What is the capital of France?"},
     ],
 )
@@ -103,8 +122,10 @@ def test_namespace_is_in_key_and_scope(request: dict[str, Any], a: str, b: str) 
 @given(chat_requests(), texts)
 def test_scope_ignores_only_the_last_user_text(request: dict[str, Any], other: str) -> None:
     """Changing the last user message keeps the scope, changes the key, and is what's embedded."""
-    changed = {**request, "messages": [*request["messages"][:-1],
-                                       {"role": "user", "content": other}]}
+    changed = {
+        **request,
+        "messages": [*request["messages"][:-1], {"role": "user", "content": other}],
+    }
     before, after = canonicalize(request, "ns"), canonicalize(changed, "ns")
     assert before.scope_key == after.scope_key
     assert after.text == other
@@ -114,16 +135,26 @@ def test_scope_ignores_only_the_last_user_text(request: dict[str, Any], other: s
 @given(chat_requests(), texts)
 def test_scope_includes_earlier_turns(request: dict[str, Any], extra: str) -> None:
     """Another conversation before the last question is another scope (the multi-turn rule)."""
-    longer = {**request, "messages": [{"role": "user", "content": extra},
-                                      {"role": "assistant", "content": "ok"},
-                                      *request["messages"]]}
+    longer = {
+        **request,
+        "messages": [
+            {"role": "user", "content": extra},
+            {"role": "assistant", "content": "ok"},
+            *request["messages"],
+        ],
+    }
     assert canonicalize(longer, "ns").scope_key != canonicalize(request, "ns").scope_key
 
 
 def test_scope_includes_system_prompt_model_and_params() -> None:
     base = canonicalize(chat(), "ns").scope_key
-    system = {"model": "gpt-4o", "messages": [{"role": "system", "content": "Answer in French"},
-                                              {"role": "user", "content": "Capital of France?"}]}
+    system = {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "Answer in French"},
+            {"role": "user", "content": "Capital of France?"},
+        ],
+    }
     assert canonicalize(system, "ns").scope_key != base
     assert canonicalize({**chat(), "model": "other"}, "ns").scope_key != base
     assert canonicalize(chat(temperature=0), "ns").scope_key != base
@@ -131,13 +162,25 @@ def test_scope_includes_system_prompt_model_and_params() -> None:
 
 def test_images_stay_in_scope() -> None:
     """Same words about a different picture are a different scope."""
-    def with_image(url: str) -> dict[str, Any]:
-        return {"model": "gpt-4o", "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "What is in this picture?"},
-            {"type": "image_url", "image_url": {"url": url}}]}]}
 
-    a, b = canonicalize(with_image("http://x/1.png"), "ns"), canonicalize(
-        with_image("http://x/2.png"), "ns")
+    def with_image(url: str) -> dict[str, Any]:
+        return {
+            "model": "gpt-4o",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is in this picture?"},
+                        {"type": "image_url", "image_url": {"url": url}},
+                    ],
+                }
+            ],
+        }
+
+    a, b = (
+        canonicalize(with_image("http://x/1.png"), "ns"),
+        canonicalize(with_image("http://x/2.png"), "ns"),
+    )
     assert a.text == b.text == "What is in this picture?"
     assert a.scope_key != b.scope_key
 
@@ -156,12 +199,26 @@ def test_canonical_json_is_stable() -> None:
         ({"model": "m", "messages": ["hello"]}, "messages.0"),
         ({"model": "m", "messages": [{"content": "x"}]}, "messages.0.role"),
         ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
-        ({"model": "m", "messages": [{"role": "user", "content": "x"}],
-          "temperature": float("nan")}, "temperature"),
-        ({"model": "m", "messages": [{"role": "user", "content": "x"}],
-          "temperature": "hot"}, "temperature"),
-        ({"model": "m", "messages": [{"role": "user", "content": "x"}],
-          "logit_bias": {"1": object()}}, "logit_bias.1"),
+        (
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "x"}],
+                "temperature": float("nan"),
+            },
+            "temperature",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"},
+            "temperature",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "x"}],
+                "logit_bias": {"1": object()},
+            },
+            "logit_bias.1",
+        ),
     ],
 )
 def test_bad_requests_name_the_field(request_: dict[str, Any], field: str) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 from semcached import SemanticCache
 from semcached.embeddings import Embedder
 from semcached.index import ChromaBackend, MemoryExactStore, RedisExactStore
-
 from tests.servers import RedisProcess, chroma_server
 from tests.test_engine import PASSWORD, Provider, ask
 

@@ -11,7 +11,6 @@ from semcached import SemanticCache, Settings
 from semcached.embeddings import Embedder
 from semcached.factory import build_exact_store, build_vector_backend
 from semcached.index import ChromaBackend, MemoryExactStore, RedisExactStore
-
 from tests.test_engine import PASSWORD, Provider, ask
 
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from semcached import SemanticCache
 from semcached.embeddings import Embedder
 from semcached.index import ChromaBackend, MemoryExactStore
-
 from tests.strategies import chat_requests, namespaces
 
 QUESTIONS = [
