@@ -67,5 +67,10 @@ def demo(threshold: float | None) -> None:
     cache.close()
 
 
+from semcached.service.cli_serve import hash_key_command, serve  # noqa: E402
+
+main.add_command(serve)
+main.add_command(hash_key_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,108 @@
+"""``semcached serve`` (the sidecar) and ``semcached hash-key`` (configure an API key)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import click
+
+from semcached.settings import Settings
+
+__all__ = ["bind_host", "hash_key_command", "serve"]
+
+_LOCALHOST_NAMES = ("localhost", "localhost.localdomain")
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host.lower() in _LOCALHOST_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_host(requested: str, *, has_keys: bool) -> tuple[str, str | None]:
+    """Where to listen, and a warning when the request had to be narrowed.
+
+    Without API keys the service is open to whoever can connect, so it listens on localhost
+    only, whatever was asked.
+
+    Example::
+
+        >>> bind_host("0.0.0.0", has_keys=False)[0]
+        '127.0.0.1'
+    """
+    if has_keys or is_loopback(requested):
+        return requested, None
+    return "127.0.0.1", (
+        f"no API keys are configured (SEMCACHED_API_KEYS), so the service binds to 127.0.0.1 "
+        f"only instead of {requested}; configure keys (`semcached hash-key`) to listen on "
+        "other interfaces"
+    )
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 8080).")
+@click.option(
+    "--upstream-url",
+    default=None,
+    help="OpenAI-compatible base URL misses go to, e.g. https://api.openai.com/v1 "
+    "(default: SEMCACHED_UPSTREAM_URL).",
+)
+@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+def serve(host: str | None, port: int | None, upstream_url: str | None, access_log: bool) -> None:
+    """Run the sidecar: the cache API and an OpenAI-compatible caching proxy.
+
+    Embedded defaults need no other server; SEMCACHED_REDIS_URL and SEMCACHED_CHROMA_URL
+    point it at Redis and a Chroma server. API docs at http://HOST:PORT/docs.
+    """
+    import uvicorn
+
+    from semcached.service.app import create_app
+
+    settings = Settings()
+    if upstream_url is not None:
+        if not upstream_url.startswith(("http://", "https://")):
+            raise click.BadParameter(
+                f"expected an http(s) base URL such as https://api.openai.com/v1, got "
+                f"{upstream_url!r}",
+                param_hint="--upstream-url",
+            )
+        settings = settings.model_copy(update={"upstream_url": upstream_url})
+    listen, warning = bind_host(host or settings.service.host, has_keys=bool(settings.api_keys))
+    listen_port = port or settings.service.port
+    if warning:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    click.echo("loading the embedding model...", err=True)
+    app = create_app(settings)
+    shown = f"[{listen}]" if ":" in listen else listen
+    keys = (
+        f"{len(settings.api_keys)} API key(s)"
+        if settings.api_keys
+        else "no API keys (localhost only)"
+    )
+    click.echo(
+        f"semcached serving on http://{shown}:{listen_port}  (docs: /docs)\n"
+        f"  upstream: {settings.upstream_url or 'none (misses answer 503)'}\n"
+        f"  auth:     {keys}\n"
+        f"  exact:    {'Redis' if settings.redis_url else 'in-process'};  "
+        f"vectors: {settings.chroma_url or settings.data_dir / 'chroma'}",
+        err=True,
+    )
+    uvicorn.run(app, host=listen, port=listen_port, access_log=access_log, log_level="info")
+
+
+@click.command("hash-key")
+@click.argument("key")
+@click.option("--namespace", default="default", show_default=True, help="The key's namespace.")
+def hash_key_command(key: str, namespace: str) -> None:
+    """Print the SHA-256 digest to configure for KEY (the key itself is never stored)."""
+    from semcached.service.auth import hash_api_key
+
+    digest = hash_api_key(key)
+    click.echo(digest)
+    click.echo(f"SEMCACHED_API_KEYS='{json.dumps({digest: namespace})}'", err=True)

@@ -1,0 +1,295 @@
+"""The OpenAI-compatible proxy, on a real uvicorn server, driven by httpx and the openai SDK."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+import redis
+
+from semcached.service.app import create_app
+from tests.servers import free_port
+from tests.servicekit import Service, chat, service_settings
+from tests.upstream import Upstream, serving
+
+pytestmark = [pytest.mark.model, pytest.mark.redis]
+
+PASSWORD = "How do I reset my password?"
+PARAPHRASE = "How can I reset my password?"
+OTHER = "How do I delete my account?"
+
+
+@pytest.fixture
+def http(service: Service, ns: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.url, headers={"X-Semcached-Namespace": ns}) as client:
+        yield client
+
+
+def sdk(service: Service, ns: str, **kwargs: object) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=service.base_url,
+        api_key="sk-test-key",
+        default_headers={"X-Semcached-Namespace": ns},
+        max_retries=0,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_miss_then_exact_then_semantic_hit_with_one_upstream_call(
+    http: httpx.Client, upstream: Upstream
+) -> None:
+    """The first request goes upstream; the same and a paraphrase come from the cache."""
+    first = http.post("/v1/chat/completions", json=chat(PASSWORD))
+    assert first.status_code == 200
+    assert first.headers["X-Semcached-Cache"] == "miss"
+    assert first.headers["X-Semcached-Stored"] == "true"
+
+    exact = http.post("/v1/chat/completions", json=chat(PASSWORD))
+    assert exact.headers["X-Semcached-Cache"] == "exact"
+    assert exact.json() == first.json()
+
+    semantic = http.post("/v1/chat/completions", json=chat(PARAPHRASE))
+    assert semantic.headers["X-Semcached-Cache"] == "semantic"
+    assert float(semantic.headers["X-Semcached-Similarity"]) >= 0.95
+    assert semantic.headers["X-Semcached-Entry-Id"] == exact.headers["X-Semcached-Entry-Id"]
+    assert semantic.json() == first.json()
+    assert upstream.count == 1
+
+    other = http.post("/v1/chat/completions", json=chat(OTHER))
+    assert other.headers["X-Semcached-Cache"] == "miss"
+    assert upstream.count == 2
+
+
+def test_openai_sdk_through_the_proxy(service: Service, ns: str, upstream: Upstream) -> None:
+    """The real openai package works unchanged with base_url pointed at the proxy."""
+    client = sdk(service, ns)
+    miss = client.chat.completions.with_raw_response.create(
+        model="test-model", temperature=0, messages=[{"role": "user", "content": PASSWORD}]
+    )
+    assert miss.headers["X-Semcached-Cache"] == "miss"
+    answer = miss.parse().choices[0].message.content
+    assert answer is not None
+    assert PASSWORD in answer
+
+    hit = client.chat.completions.with_raw_response.create(
+        model="test-model", temperature=0, messages=[{"role": "user", "content": PARAPHRASE}]
+    )
+    assert hit.headers["X-Semcached-Cache"] == "semantic"
+    assert hit.parse().choices[0].message.content == answer
+    assert upstream.count == 1
+    assert upstream.calls[0].headers["authorization"] == "Bearer sk-test-key"
+
+
+def _sse_events(response: httpx.Response) -> list[str]:
+    return [line for line in response.iter_lines() if line]
+
+
+def test_stream_is_replayed_event_for_event(http: httpx.Client, upstream: Upstream) -> None:
+    """A streamed miss is relayed, recorded, and replayed as the very same events."""
+    body = chat(PASSWORD, stream=True, stream_options={"include_usage": True})
+    with http.stream("POST", "/v1/chat/completions", json=body) as first:
+        assert first.headers["X-Semcached-Cache"] == "miss"
+        assert first.headers["content-type"].startswith("text/event-stream")
+        recorded = _sse_events(first)
+    assert recorded[-1] == "data: [DONE]"
+    assert len(recorded) > 5
+
+    with http.stream("POST", "/v1/chat/completions", json=body) as exact:
+        assert exact.headers["X-Semcached-Cache"] == "exact"
+        assert _sse_events(exact) == recorded
+    paraphrase = chat(PARAPHRASE, stream=True, stream_options={"include_usage": True})
+    with http.stream("POST", "/v1/chat/completions", json=paraphrase) as semantic:
+        assert semantic.headers["X-Semcached-Cache"] == "semantic"
+        assert _sse_events(semantic) == recorded
+    assert upstream.count == 1
+
+
+def test_openai_sdk_streaming_replay_chunk_for_chunk(
+    service: Service, ns: str, upstream: Upstream
+) -> None:
+    client = sdk(service, ns)
+    messages = [{"role": "user", "content": PASSWORD}]
+
+    def run() -> list[dict[str, object]]:
+        stream = client.chat.completions.create(
+            model="test-model", temperature=0, messages=messages, stream=True
+        )
+        return [chunk.model_dump() for chunk in stream]
+
+    live, replayed = run(), run()
+    assert replayed == live
+    text = "".join(c["choices"][0]["delta"]["content"] or "" for c in live if c["choices"])
+    assert text == f"answer #1 to: {PASSWORD}"
+    assert upstream.count == 1
+
+
+def test_upstream_error_is_returned_and_never_cached(
+    http: httpx.Client, upstream: Upstream
+) -> None:
+    upstream.fail_next("status", 500)
+    failed = http.post("/v1/chat/completions", json=chat(PASSWORD))
+    assert failed.status_code == 500
+    assert failed.json()["error"]["message"] == "upstream exploded"
+
+    retried = http.post("/v1/chat/completions", json=chat(PASSWORD))
+    assert retried.status_code == 200
+    assert retried.headers["X-Semcached-Cache"] == "miss"
+    assert http.post("/v1/chat/completions", json=chat(PASSWORD)).headers["X-Semcached-Cache"] == (
+        "exact"
+    )
+    assert upstream.count == 2
+
+
+@pytest.mark.parametrize("failure", ["cut", "error_event"])
+def test_failed_stream_is_never_stored(
+    http: httpx.Client, upstream: Upstream, failure: str
+) -> None:
+    """A stream cut mid-way, or carrying an error event, ends with an error and is not cached."""
+    upstream.fail_next(failure, 0)
+    body = chat(PASSWORD, stream=True)
+    with http.stream("POST", "/v1/chat/completions", json=body) as broken:
+        events = _sse_events(broken)
+    assert "data: [DONE]" not in events
+    assert '"error"' in events[-1]
+
+    with http.stream("POST", "/v1/chat/completions", json=body) as again:
+        assert again.headers["X-Semcached-Cache"] == "miss"
+        assert _sse_events(again)[-1] == "data: [DONE]"
+    assert upstream.count == 2
+
+
+def test_sdk_raises_on_a_failed_stream(service: Service, ns: str, upstream: Upstream) -> None:
+    upstream.fail_next("error_event", 0)
+    stream = sdk(service, ns).chat.completions.create(
+        model="test-model",
+        temperature=0,
+        messages=[{"role": "user", "content": PASSWORD}],
+        stream=True,
+    )
+    with pytest.raises(openai.APIError):
+        list(stream)
+
+
+def test_authorization_is_passed_through_and_never_stored_or_logged(
+    service: Service,
+    http: httpx.Client,
+    upstream: Upstream,
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "sk-very-secret-0123456789"
+    caplog.set_level(logging.DEBUG)
+    headers = {"Authorization": f"Bearer {secret}", "OpenAI-Organization": "org-1"}
+    for question in (PASSWORD, PASSWORD):
+        http.post("/v1/chat/completions", json=chat(question), headers=headers)
+    with http.stream(
+        "POST", "/v1/chat/completions", json=chat(OTHER, stream=True), headers=headers
+    ) as streamed:
+        streamed.read()
+    assert upstream.calls[0].headers["authorization"] == f"Bearer {secret}"
+    assert upstream.calls[0].headers["openai-organization"] == "org-1"
+    client = redis.Redis.from_url(redis_url)
+    stored = [client.get(key) for key in client.scan_iter(match=f"{service.redis_prefix}:*")]
+    client.close()
+    assert stored
+    assert all(secret.encode() not in value for value in stored if value)
+    assert secret not in caplog.text
+
+
+def test_per_call_headers(
+    service: Service, http: httpx.Client, upstream: Upstream, ns: str, redis_url: str
+) -> None:
+    """Skip the lookup, skip the store, raise the threshold, set the TTL, for one call."""
+    url = "/v1/chat/completions"
+    http.post(url, json=chat(PASSWORD))
+    bypass = http.post(url, json=chat(PASSWORD), headers={"X-Semcached-Skip-Lookup": "true"})
+    assert bypass.headers["X-Semcached-Cache"] == "bypass"
+    assert upstream.count == 2
+    strict = http.post(url, json=chat(PARAPHRASE), headers={"X-Semcached-Threshold": "1.0"})
+    assert strict.headers["X-Semcached-Cache"] == "miss"
+    assert upstream.count == 3
+
+    http.post(url, json=chat(OTHER), headers={"X-Semcached-Skip-Store": "1"})
+    assert http.post(url, json=chat(OTHER)).headers["X-Semcached-Cache"] == "miss"
+    nocache = http.post(url, json=chat(OTHER), headers={"Cache-Control": "no-cache"})
+    assert nocache.headers["X-Semcached-Cache"] == "bypass"
+
+    timed = http.post(url, json=chat("What is a TTL?"), headers={"X-Semcached-TTL": "30"})
+    entry = service.cache.canonicalize(chat("What is a TTL?"), ns).exact_key
+    client = redis.Redis.from_url(redis_url)
+    ttl_ms = client.pttl(f"{service.redis_prefix}:{ns}:{entry}")
+    client.close()
+    assert timed.headers["X-Semcached-Cache"] == "miss"
+    assert 0 < ttl_ms <= 30_000
+
+    other_ns = http.post(url, json=chat(PASSWORD), headers={"X-Semcached-Namespace": ns + "-b"})
+    assert other_ns.headers["X-Semcached-Cache"] == "miss"
+
+
+def test_metrics_count_hits_misses_tokens_and_upstream_errors(
+    http: httpx.Client, upstream: Upstream
+) -> None:
+    url = "/v1/chat/completions"
+    http.post(url, json=chat(PASSWORD))
+    http.post(url, json=chat(PASSWORD))
+    http.post(url, json=chat(PARAPHRASE))
+    upstream.fail_next("status", 503)
+    http.post(url, json=chat(OTHER))
+    text = http.get("/metrics").text
+    assert 'semcached_cache_hits_total{kind="exact"}' in text
+    assert 'semcached_cache_hits_total{kind="semantic"}' in text
+    assert "semcached_cache_misses_total" in text
+    assert 'semcached_tokens_saved_total{kind="semantic"}' in text
+    assert 'semcached_upstream_errors_total{reason="http_503"}' in text
+    assert 'semcached_stage_latency_seconds_bucket{le="+Inf",stage="embed"}' in text
+    assert "semcached_false_hit_reports_total" in text
+    stats = http.get("/v1/stats").json()
+    assert stats["tokens_saved"] >= 60
+
+
+def test_upstream_unreachable_is_a_json_502_and_no_upstream_is_a_503(
+    service: Service, ns: str
+) -> None:
+    dead = service_settings(f"http://127.0.0.1:{free_port()}/v1")
+    with serving(create_app(dead, cache=service.cache)) as server:
+        reply = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json=chat(OTHER),
+            headers={"X-Semcached-Namespace": ns},
+        )
+    assert reply.status_code == 502
+    assert reply.json()["error"]["type"] == "upstream_unreachable"
+    assert reply.json()["error"]["fix"]
+
+    with serving(create_app(service_settings(None), cache=service.cache)) as server:
+        reply = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json=chat(OTHER),
+            headers={"X-Semcached-Namespace": ns},
+        )
+    assert reply.status_code == 503
+    assert reply.json()["error"]["type"] == "upstream_not_configured"
+    assert "SEMCACHED_UPSTREAM_URL" in reply.json()["error"]["fix"]
+
+
+def test_concurrent_identical_requests_make_one_upstream_call(
+    service: Service, ns: str, upstream: Upstream
+) -> None:
+    import asyncio
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=service.url, headers={"X-Semcached-Namespace": ns}
+        ) as client:
+            return await asyncio.gather(
+                *(client.post("/v1/chat/completions", json=chat(OTHER)) for _ in range(5))
+            )
+
+    replies = asyncio.run(burst())
+    assert {r.status_code for r in replies} == {200}
+    assert len({json.dumps(r.json(), sort_keys=True) for r in replies}) == 1
+    assert upstream.count == 1

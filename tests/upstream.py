@@ -1,0 +1,179 @@
+"""A local OpenAI-compatible upstream for the service tests, and a uvicorn runner.
+
+:class:`Upstream` answers ``POST /v1/chat/completions`` the way OpenAI does (JSON, or server-sent
+events with ``stream: true``), counts every call, records the headers it received, and can be
+told to fail: answer an HTTP error, send an error event mid-stream, or cut the stream (the
+connection drops with no ``[DONE]``). :class:`UvicornThread` serves any ASGI app on a free port
+of 127.0.0.1 in a background thread: a real server, real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from tests.servers import free_port
+
+
+@dataclass
+class Call:
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Upstream:
+    """The fake provider's state. Tests read ``calls`` and set ``fail_next``."""
+
+    calls: list[Call] = field(default_factory=list)
+    # Each queued failure is used by one call: ("status", 500) | ("error_event", 0) | ("cut", 0)
+    failures: list[tuple[str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, kind: str = "status", value: int = 500) -> None:
+        with self.lock:
+            self.failures.append((kind, value))
+
+    @property
+    def count(self) -> int:
+        with self.lock:
+            return len(self.calls)
+
+    def _take(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, tuple | None]:
+        with self.lock:
+            self.calls.append(Call(body, headers))
+            failure = self.failures.pop(0) if self.failures else None
+            return len(self.calls), failure
+
+
+def answer_text(body: dict[str, Any], number: int) -> str:
+    last = next(
+        (m.get("content") for m in reversed(body.get("messages", [])) if m.get("role") == "user"),
+        "",
+    )
+    return f"answer #{number} to: {last}"
+
+
+def completion(body: dict[str, Any], number: int) -> dict[str, Any]:
+    text = answer_text(body, number)
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": 1_700_000_000 + number,
+        "model": body.get("model", "test-model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+    }
+
+
+def chunks(body: dict[str, Any], number: int) -> list[dict[str, Any]]:
+    """The chunks of a streamed answer: role, one per word, finish (and usage if asked)."""
+    base = {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000 + number,
+        "model": body.get("model", "test-model"),
+    }
+    words = answer_text(body, number).split(" ")
+    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    for i, word in enumerate(words):
+        piece = word if i == 0 else " " + word
+        out.append({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + 7}
+        out.append({**base, "choices": [], "usage": usage})
+    return out
+
+
+def build_upstream_app(state: Upstream) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        number, failure = state._take(body, dict(request.headers))
+        if failure is not None and failure[0] == "status":
+            return JSONResponse(
+                {"error": {"message": "upstream exploded", "type": "server_error", "code": None}},
+                status_code=failure[1],
+            )
+        if not body.get("stream"):
+            return JSONResponse(completion(body, number))
+        events = chunks(body, number)
+
+        async def sse() -> AsyncIterator[bytes]:
+            for i, chunk in enumerate(events):
+                if failure is not None and i == 2:
+                    if failure[0] == "cut":
+                        raise RuntimeError("upstream connection dropped (on purpose)")
+                    error = {"error": {"message": "overloaded mid-stream", "type": "server_error"}}
+                    yield f"data: {json.dumps(error)}\n\n".encode()
+                    return
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+                await asyncio.sleep(0)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(sse(), media_type="text/event-stream")
+
+    return app
+
+
+class UvicornThread:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> in a daemon thread."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> UvicornThread:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[UvicornThread]:
+    server = UvicornThread(app).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def upstream_server() -> Iterator[tuple[Upstream, str]]:
+    """A running fake provider; yields its state and its OpenAI base URL (``.../v1``)."""
+    state = Upstream()
+    with serving(build_upstream_app(state)) as server:
+        yield state, f"{server.url}/v1"
