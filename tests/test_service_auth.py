@@ -1,0 +1,164 @@
+"""API keys bound to namespaces: tenant A never receives tenant B's cached answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from semcached.service.app import create_app
+from semcached.service.auth import KeyRing, hash_api_key
+from semcached.service.cli import main
+from semcached.service.cli_serve import bind_host
+from semcached.settings import Settings
+from tests.servicekit import Service, chat, service_settings
+from tests.upstream import Upstream, serving
+
+pytestmark = [pytest.mark.model, pytest.mark.redis]
+
+KEY_A = "sk-semcached-tenant-a"
+KEY_B = "sk-semcached-tenant-b"
+QUESTION = "How do I reset my password?"
+PARAPHRASE = "How can I reset my password?"
+
+
+@dataclass
+class Tenants:
+    url: str
+    upstream: Upstream
+
+    def client(self, key: str | None) -> httpx.Client:
+        headers = {"X-Semcached-Key": key} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers)
+
+
+@pytest.fixture(scope="module")
+def tenants(service: Service) -> Iterator[Tenants]:
+    """A second app on the same engine, with two API keys for two tenants."""
+    keys = {hash_api_key(KEY_A): "tenant-a", hash_api_key(KEY_B): "tenant-b"}
+    settings = service_settings(service.settings.upstream_url, api_keys=keys)
+    with serving(create_app(settings, cache=service.cache)) as server:
+        yield Tenants(server.url, service.upstream)
+    service.cache.invalidate("tenant-a")
+    service.cache.invalidate("tenant-b")
+
+
+def test_tenant_a_never_gets_tenant_b_answer(tenants: Tenants, upstream: Upstream) -> None:
+    with tenants.client(KEY_A) as a, tenants.client(KEY_B) as b:
+        first_a = a.post("/v1/chat/completions", json=chat(QUESTION))
+        assert first_a.headers["X-Semcached-Namespace"] == "tenant-a"
+        first_b = b.post("/v1/chat/completions", json=chat(QUESTION))
+        assert first_b.headers["X-Semcached-Cache"] == "miss"
+        assert first_b.headers["X-Semcached-Namespace"] == "tenant-b"
+        assert first_b.json() != first_a.json()
+        assert upstream.count == 2
+
+        again_a = a.post("/v1/chat/completions", json=chat(PARAPHRASE))
+        again_b = b.post("/v1/chat/completions", json=chat(PARAPHRASE))
+        assert again_a.headers["X-Semcached-Cache"] == "semantic"
+        assert again_b.headers["X-Semcached-Cache"] == "semantic"
+        assert again_a.json() == first_a.json()
+        assert again_b.json() == first_b.json()
+        assert upstream.count == 2
+
+        lookup_b = b.post("/v1/cache/lookup", json={"request": chat(QUESTION)}).json()
+        assert lookup_b["namespace"] == "tenant-b"
+        assert lookup_b["response"] == first_b.json()
+
+
+def test_a_key_cannot_reach_another_namespace(tenants: Tenants) -> None:
+    with tenants.client(KEY_A) as a:
+        cases = [
+            a.post(
+                "/v1/chat/completions",
+                json=chat(QUESTION),
+                headers={"X-Semcached-Namespace": "tenant-b"},
+            ),
+            a.post("/v1/cache/lookup", json={"request": chat(QUESTION), "namespace": "tenant-b"}),
+            a.post(
+                "/v1/cache/store",
+                json={"request": chat(QUESTION), "response": {"x": 1}, "namespace": "tenant-b"},
+            ),
+            a.delete("/v1/cache", params={"namespace": "tenant-b"}),
+            a.delete(f"/v1/cache/entries/{'0' * 32}", params={"namespace": "tenant-b"}),
+            a.post(
+                "/v1/cache/feedback",
+                json={"entry_id": "0" * 32, "correct": False, "namespace": "tenant-b"},
+            ),
+        ]
+        own = a.post("/v1/cache/lookup", json={"request": chat(QUESTION), "namespace": "tenant-a"})
+    for reply in cases:
+        assert reply.status_code == 403, reply.text
+        assert reply.json()["error"]["type"] == "forbidden_namespace"
+        assert "tenant-a" in reply.json()["error"]["message"]
+    assert own.status_code == 200
+
+
+@pytest.mark.parametrize("key", [None, "sk-wrong"])
+def test_missing_or_wrong_key_is_401(tenants: Tenants, key: str | None) -> None:
+    with tenants.client(key) as client:
+        for reply in (
+            client.post("/v1/chat/completions", json=chat(QUESTION)),
+            client.post("/v1/cache/lookup", json={"request": chat(QUESTION)}),
+            client.get("/v1/stats"),
+        ):
+            assert reply.status_code == 401
+            assert reply.json()["error"]["field"] == "X-Semcached-Key"
+            assert "X-Semcached-Key" in reply.json()["error"]["fix"]
+        assert client.get("/healthz").status_code == 200
+
+
+def test_bearer_key_on_the_cache_api_but_not_on_the_proxy(
+    tenants: Tenants, upstream: Upstream
+) -> None:
+    """On the proxy, Authorization belongs to the upstream provider and is passed through."""
+    with tenants.client(None) as client:
+        bearer = {"Authorization": f"Bearer {KEY_B}"}
+        lookup = client.post("/v1/cache/lookup", json={"request": chat(QUESTION)}, headers=bearer)
+        assert lookup.status_code == 200
+        assert lookup.json()["namespace"] == "tenant-b"
+        proxied = client.post("/v1/chat/completions", json=chat(QUESTION), headers=bearer)
+        assert proxied.status_code == 401
+        both = {"X-Semcached-Key": KEY_A, "Authorization": "Bearer sk-provider"}
+        ok = client.post("/v1/chat/completions", json=chat("A question nobody asked"), headers=both)
+        assert ok.status_code == 200
+    assert upstream.calls[-1].headers["authorization"] == "Bearer sk-provider"
+
+
+def test_keys_are_configured_hashed() -> None:
+    digest = hash_api_key(KEY_A)
+    settings = Settings(api_keys={digest.upper(): "tenant-a"})
+    assert settings.api_keys == {digest: "tenant-a"}
+    ring = KeyRing(settings.api_keys, default_namespace="default")
+    caller = ring.match(KEY_A)
+    assert caller is not None
+    assert caller.namespace == "tenant-a"
+    assert ring.match(KEY_B) is None
+    with pytest.raises(ValueError, match="SHA-256"):
+        Settings(api_keys={KEY_A: "tenant-a"})
+
+
+def test_without_keys_the_service_binds_to_localhost_only() -> None:
+    host, warning = bind_host("0.0.0.0", has_keys=False)
+    assert host == "127.0.0.1"
+    assert warning is not None
+    assert "SEMCACHED_API_KEYS" in warning
+    assert bind_host("0.0.0.0", has_keys=True) == ("0.0.0.0", None)
+    assert bind_host("::1", has_keys=False) == ("::1", None)
+    assert bind_host("localhost", has_keys=False) == ("localhost", None)
+
+
+def test_hash_key_command_prints_the_digest() -> None:
+    result = CliRunner().invoke(main, ["hash-key", KEY_A, "--namespace", "tenant-a"])
+    assert result.exit_code == 0
+    assert hash_api_key(KEY_A) in result.output
+    assert KEY_A not in result.output
+
+
+def test_serve_rejects_a_bad_upstream_url() -> None:
+    result = CliRunner().invoke(main, ["serve", "--upstream-url", "api.openai.com"])
+    assert result.exit_code == 2
+    assert "https://api.openai.com/v1" in result.output
