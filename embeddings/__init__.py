@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from semcached.embeddings.base import Embedder, Vectors, aembed, l2_normalize
+from semcached.embeddings.batcher import MicroBatchingEmbedder
 from semcached.embeddings.cache import CachedEmbedder
 from semcached.embeddings.sentence_transformer import (
     SentenceTransformerEmbedder,
@@ -13,6 +14,7 @@ from semcached.embeddings.sentence_transformer import (
 __all__ = [
     "CachedEmbedder",
     "Embedder",
+    "MicroBatchingEmbedder",
     "SentenceTransformerEmbedder",
     "Vectors",
     "aembed",

@@ -16,14 +16,17 @@ __all__ = ["build_embedder", "build_exact_store", "build_vector_backend"]
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """The configured sentence-transformers model behind a text-to-vector cache."""
+    """The configured sentence-transformers model behind a micro-batcher and a vector cache."""
+    from semcached.embeddings.batcher import MicroBatchingEmbedder
     from semcached.embeddings.sentence_transformer import SentenceTransformerEmbedder
 
     options = settings.embedding
     model = SentenceTransformerEmbedder(
         options.model_path, device=options.device, batch_size=options.batch_size
     )
-    return CachedEmbedder(model, max_entries=options.cache_size)
+    # Cache first (a repeated text costs nothing), then batch what concurrent callers miss.
+    batched = MicroBatchingEmbedder(model, max_batch=options.batch_size)
+    return CachedEmbedder(batched, max_entries=options.cache_size)
 
 
 def build_exact_store(settings: Settings) -> ExactStore:

@@ -124,3 +124,47 @@ def test_cached_vectors_cannot_be_corrupted_by_callers(
     first = cached.embed(["stable"])
     first[0][:] = 0
     assert np.allclose(np.linalg.norm(cached.embed(["stable"]), axis=1), 1.0, atol=1e-5)
+
+
+def test_micro_batcher_returns_each_caller_its_own_vectors(
+    st_embedder: SentenceTransformerEmbedder,
+) -> None:
+    """Sixteen threads at once: every caller gets exactly its rows, in fewer model calls."""
+    import threading
+
+    from semcached.embeddings import MicroBatchingEmbedder
+
+    batcher = MicroBatchingEmbedder(st_embedder, max_batch=64)
+    texts = [[f"question {i} part {j}" for j in range(1 + i % 3)] for i in range(16)]
+    results: dict[int, np.ndarray] = {}
+    barrier = threading.Barrier(16)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        results[i] = batcher.embed(texts[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, group in enumerate(texts):
+        assert np.allclose(results[i], st_embedder.embed(group), atol=1e-5)
+    assert batcher.requests == 16
+    assert batcher.batches < 16
+
+
+def test_micro_batcher_passes_errors_to_every_caller() -> None:
+    from semcached.embeddings import MicroBatchingEmbedder
+    from semcached.errors import EmbeddingError
+
+    class Broken:
+        model_id, dim = "broken", 3
+
+        def embed(self, texts: Sequence[str]) -> Vectors:
+            raise EmbeddingError("model crashed")
+
+    batcher = MicroBatchingEmbedder(Broken())
+    with pytest.raises(EmbeddingError, match="crashed"):
+        batcher.embed(["x"])
+    assert batcher.embed([]).shape == (0, 3)
