@@ -15,7 +15,13 @@ The tree::
     │   ├── ExactStoreError           Redis / the in-process store
     │   ├── VectorIndexError          ChromaDB
     │   └── EmbeddingError            the embedder failed on input it should have handled
-    └── ProviderError                 an upstream LLM failed (service/client); never cached
+    ├── ProviderError                 an upstream LLM failed (service/client); never cached
+    └── ServiceError                  the semcached HTTP service answered an error (the client)
+        ├── ServiceUnreachableError   no answer: connection refused, timeout (after retries)
+        ├── AuthenticationError       401/403: missing or wrong API key, another namespace
+        ├── ServiceRequestError       400/413/422: the request was rejected (also an
+        │                             InvalidRequestError, naming the field)
+        └── ServiceUnavailableError   503: a backend of the service is down (also a BackendError)
 
 Messages follow one rule: what was expected, what came, and how to fix it.
 """
@@ -23,6 +29,7 @@ Messages follow one rule: what was expected, what came, and how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BackendError",
     "ConfigurationError",
     "EmbeddingError",
@@ -31,6 +38,10 @@ __all__ = [
     "ModelLoadError",
     "ProviderError",
     "SemcachedError",
+    "ServiceError",
+    "ServiceRequestError",
+    "ServiceUnavailableError",
+    "ServiceUnreachableError",
     "VectorIndexError",
 ]
 
@@ -95,3 +106,59 @@ class ProviderError(SemcachedError):
     original exception to every single-flight waiter so that ``except openai.APIError`` in
     user code keeps working.
     """
+
+
+class ServiceError(SemcachedError):
+    """The semcached service answered an error, or none (raised by :mod:`semcached.clients`).
+
+    ``status`` is the HTTP status (``None`` when no answer came); ``type``, ``field`` and
+    ``fix`` are the service's error body fields.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        # Not super(): subclasses also derive from InvalidRequestError / BackendError, whose
+        # constructors take other arguments; the message is all Exception needs.
+        SemcachedError.__init__(self, message)
+        self.status = status
+        self.type = type
+        self.field = field
+        self.fix = fix
+
+
+class ServiceUnreachableError(ServiceError):
+    """The service could not be reached or did not answer in time, after the retries."""
+
+
+class AuthenticationError(ServiceError):
+    """401 or 403: the API key is missing or wrong, or it may not use that namespace."""
+
+
+# `field` is `str | None` on ServiceError and `str` here: this class always sets it.
+class ServiceRequestError(ServiceError, InvalidRequestError):  # type: ignore[misc]
+    """400, 413 or 422: the service rejected the request; ``field`` names the offending part."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        ServiceError.__init__(self, message, status=status, type=type, field=field, fix=fix)
+        self.field = field or "request"
+
+
+class ServiceUnavailableError(ServiceError, BackendError):
+    """503: a backend of the service (Redis, ChromaDB) is down, or no upstream is configured."""
+
+    backend = "service"

@@ -8,10 +8,15 @@ plugin, so the fixtures (``service``, ``upstream``, ``ns``) are available to eve
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,8 +47,17 @@ class Service:
         return f"{self.url}/v1"
 
 
+@functools.cache
+def _scratch_dir() -> Path:
+    """Where apps built by the tests keep embedded data (never the repository's .semcached)."""
+    path = Path(tempfile.mkdtemp(prefix="semcached-service-tests-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def service_settings(upstream_url: str | None, **overrides: Any) -> Settings:
     service = ServiceOptions(max_prompt_chars=MAX_PROMPT_CHARS, max_body_bytes=MAX_BODY_BYTES)
+    overrides.setdefault("data_dir", _scratch_dir())
     return Settings(upstream_url=upstream_url, service=service, **overrides)
 
 

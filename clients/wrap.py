@@ -1,0 +1,204 @@
+"""Wrap any LLM call with the cache, in one line, in-process or against a service.
+
+The same code works with a :class:`~semcached.engine.SemanticCache` (in-process) and a
+:class:`~semcached.clients.Client` (a ``semcached serve`` somewhere); their async twins work
+with :func:`aget_or_call` and ``async`` functions.
+
+Example::
+
+    cache = SemanticCache()                       # or Client("http://127.0.0.1:8080")
+
+    @cached(cache, namespace="support")
+    def ask(*, model: str, messages: list[dict], temperature: float = 0) -> dict:
+        return openai_client.chat.completions.create(
+            model=model, messages=messages, temperature=temperature).model_dump()
+
+    ask(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ParamSpec, TypeVar, cast
+
+from semcached.aengine import AsyncSemanticCache
+from semcached.clients.client import AsyncClient, Client
+from semcached.clients.models import CacheAnswer
+from semcached.engine import CallResult, SemanticCache
+
+__all__ = ["AnyCache", "aget_or_call", "cached", "get_or_call"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+AnyCache = SemanticCache | AsyncSemanticCache | Client | AsyncClient
+
+
+def _from_result(result: CallResult) -> CacheAnswer:
+    lookup = result.lookup
+    return CacheAnswer(
+        response=result.response,
+        source=result.source,
+        similarity=lookup.similarity if result.cached else None,
+        entry_id=lookup.entry_id if result.cached else lookup.exact_key,
+        stored=result.stored,
+    )
+
+
+def get_or_call(
+    cache: SemanticCache | Client,
+    request: Mapping[str, Any],
+    call: Callable[[], Any],
+    *,
+    namespace: str | None = None,
+    threshold: float | None = None,
+    ttl_s: float | None = None,
+) -> CacheAnswer:
+    """Look ``request`` up; on a miss run ``call()`` and store its answer.
+
+    Example::
+
+        answer = get_or_call(cache, request, lambda: provider(**request))
+        answer.response, answer.source      # ..., "provider" | "exact" | "semantic"
+    """
+    if isinstance(cache, Client):
+        return cache.get_or_call(
+            request, call, namespace=namespace, threshold=threshold, ttl_s=ttl_s
+        )
+    if isinstance(cache, SemanticCache):
+        result = cache.get_or_call(
+            request, call, namespace=namespace, threshold=threshold, ttl_s=ttl_s
+        )
+        return _from_result(result)
+    raise TypeError(
+        f"expected a SemanticCache or a semcached.clients.Client, got {type(cache).__name__}; "
+        "use aget_or_call for the async ones"
+    )
+
+
+async def aget_or_call(
+    cache: AnyCache,
+    request: Mapping[str, Any],
+    call: Callable[[], Awaitable[Any]] | Callable[[], Any],
+    *,
+    namespace: str | None = None,
+    threshold: float | None = None,
+    ttl_s: float | None = None,
+) -> CacheAnswer:
+    """The async twin of :func:`get_or_call`; ``call`` may be sync or async.
+
+    A sync ``SemanticCache`` or ``Client`` is driven from a worker thread, so the event loop
+    never blocks.
+    """
+    if isinstance(cache, AsyncClient):
+        return await cache.get_or_call(
+            request, call, namespace=namespace, threshold=threshold, ttl_s=ttl_s
+        )
+    if isinstance(cache, SemanticCache):
+        cache = AsyncSemanticCache(cache=cache)
+    if isinstance(cache, AsyncSemanticCache):
+        result = await cache.get_or_call(
+            request, call, namespace=namespace, threshold=threshold, ttl_s=ttl_s
+        )
+        return _from_result(result)
+    if isinstance(cache, Client):
+        import asyncio
+
+        async def run() -> Any:
+            value = call()
+            return await value if inspect.isawaitable(value) else value
+
+        lookup = await asyncio.to_thread(
+            cache.lookup, request, namespace=namespace, threshold=threshold
+        )
+        if lookup.hit:
+            return CacheAnswer(
+                response=lookup.response,
+                source=lookup.kind or "exact",
+                similarity=lookup.similarity,
+                entry_id=lookup.entry_id,
+            )
+        response = await run()
+        stored = await asyncio.to_thread(
+            cache.store, request, response, namespace=namespace, ttl_s=ttl_s
+        )
+        return CacheAnswer(
+            response=response, source="provider", entry_id=stored.entry_id, stored=stored.stored
+        )
+    raise TypeError(f"expected a semcached cache or client, got {type(cache).__name__}")
+
+
+def _request_of(signature: inspect.Signature, name: str, args: Any, kwargs: Any) -> dict[str, Any]:
+    if args:
+        raise TypeError(
+            f"{name}() is cached: pass the request as keyword arguments "
+            f"(model=..., messages=...), got {len(args)} positional argument(s)"
+        )
+    bound = signature.bind(**kwargs)
+    bound.apply_defaults()
+    request: dict[str, Any] = {}
+    for key, value in bound.arguments.items():
+        if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
+            request.update(value)
+        else:
+            request[key] = value
+    return request
+
+
+def cached(
+    cache: AnyCache,
+    *,
+    namespace: str | None = None,
+    threshold: float | None = None,
+    ttl_s: float | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a function of an OpenAI-style request (keyword arguments) with the cache.
+
+    The keyword arguments, defaults included, are the request: ``model``, ``messages`` and the
+    parameters. The function must return a JSON-serialisable answer. ``async def`` functions
+    are supported with any cache; sync ones need a ``SemanticCache`` or a ``Client``.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(fn)
+        name = getattr(fn, "__name__", "function")
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                request = _request_of(signature, name, args, kwargs)
+                answer = await aget_or_call(
+                    cache,
+                    request,
+                    lambda: fn(**request),  # type: ignore[call-arg]
+                    namespace=namespace,
+                    threshold=threshold,
+                    ttl_s=ttl_s,
+                )
+                return answer.response
+
+            return cast("Callable[P, R]", async_wrapper)
+        if not isinstance(cache, SemanticCache | Client):
+            raise TypeError(
+                f"{name}() is synchronous, so it needs a SemanticCache or a Client, got "
+                f"{type(cache).__name__}; make it `async def` to use an async cache"
+            )
+        sync_cache = cache
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            request = _request_of(signature, name, args, kwargs)
+            answer = get_or_call(
+                sync_cache,
+                request,
+                lambda: fn(**request),  # type: ignore[call-arg]
+                namespace=namespace,
+                threshold=threshold,
+                ttl_s=ttl_s,
+            )
+            return cast("R", answer.response)
+
+        return wrapper
+
+    return decorate
