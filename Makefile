@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The sidecar on embedded defaults: http://127.0.0.1:8080 (API docs at /docs). Misses go to a
+# built-in echo model unless UPSTREAM=https://api.openai.com/v1 names a real provider.
 run: install
-	$(VENV)/bin/semcached demo
+	$(VENV)/bin/semcached serve $(if $(UPSTREAM),--upstream-url $(UPSTREAM),--echo-upstream)
 
-demo: run
+demo: install
+	$(VENV)/bin/semcached demo
 
 test: install lint typecheck pytest
 

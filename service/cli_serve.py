@@ -53,8 +53,19 @@ def bind_host(requested: str, *, has_keys: bool) -> tuple[str, str | None]:
     help="OpenAI-compatible base URL misses go to, e.g. https://api.openai.com/v1 "
     "(default: SEMCACHED_UPSTREAM_URL).",
 )
+@click.option(
+    "--echo-upstream",
+    is_flag=True,
+    help="Answer misses with a built-in echo model (to try semcached without a provider).",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
-def serve(host: str | None, port: int | None, upstream_url: str | None, access_log: bool) -> None:
+def serve(
+    host: str | None,
+    port: int | None,
+    upstream_url: str | None,
+    echo_upstream: bool,
+    access_log: bool,
+) -> None:
     """Run the sidecar: the cache API and an OpenAI-compatible caching proxy.
 
     Embedded defaults need no other server; SEMCACHED_REDIS_URL and SEMCACHED_CHROMA_URL
@@ -63,9 +74,16 @@ def serve(host: str | None, port: int | None, upstream_url: str | None, access_l
     import uvicorn
 
     from semcached.service.app import create_app
+    from semcached.service.echo import ECHO_URL, echo_transport
 
     settings = Settings()
-    if upstream_url is not None:
+    if echo_upstream and upstream_url is not None:
+        raise click.UsageError("give either --upstream-url or --echo-upstream, not both")
+    transport = None
+    if echo_upstream:
+        settings = settings.model_copy(update={"upstream_url": ECHO_URL})
+        transport = echo_transport()
+    elif upstream_url is not None:
         if not upstream_url.startswith(("http://", "https://")):
             raise click.BadParameter(
                 f"expected an http(s) base URL such as https://api.openai.com/v1, got "
@@ -78,7 +96,7 @@ def serve(host: str | None, port: int | None, upstream_url: str | None, access_l
     if warning:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo("loading the embedding model...", err=True)
-    app = create_app(settings)
+    app = create_app(settings, upstream_transport=transport)
     shown = f"[{listen}]" if ":" in listen else listen
     keys = (
         f"{len(settings.api_keys)} API key(s)"
@@ -87,7 +105,7 @@ def serve(host: str | None, port: int | None, upstream_url: str | None, access_l
     )
     click.echo(
         f"semcached serving on http://{shown}:{listen_port}  (docs: /docs)\n"
-        f"  upstream: {settings.upstream_url or 'none (misses answer 503)'}\n"
+        f"  upstream: {_describe_upstream(settings.upstream_url, echo_upstream)}\n"
         f"  auth:     {keys}\n"
         f"  exact:    {'Redis' if settings.redis_url else 'in-process'};  "
         f"vectors: {settings.chroma_url or settings.data_dir / 'chroma'}",
@@ -106,3 +124,9 @@ def hash_key_command(key: str, namespace: str) -> None:
     digest = hash_api_key(key)
     click.echo(digest)
     click.echo(f"SEMCACHED_API_KEYS='{json.dumps({digest: namespace})}'", err=True)
+
+
+def _describe_upstream(url: str | None, echo: bool) -> str:
+    if echo:
+        return "built-in echo (answers repeat the question; use --upstream-url for a real model)"
+    return url or "none (misses answer 503; use --upstream-url)"

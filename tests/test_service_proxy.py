@@ -293,3 +293,35 @@ def test_concurrent_identical_requests_make_one_upstream_call(
     assert {r.status_code for r in replies} == {200}
     assert len({json.dumps(r.json(), sort_keys=True) for r in replies}) == 1
     assert upstream.count == 1
+
+
+def test_echo_upstream_answers_misses_like_a_provider(service: Service, ns: str) -> None:
+    """`semcached serve --echo-upstream` (what `make run` uses): a miss, then hits."""
+    from semcached.service.echo import ECHO_URL, echo_transport
+
+    app = create_app(
+        service_settings(ECHO_URL), cache=service.cache, upstream_transport=echo_transport()
+    )
+    with serving(app) as server:
+        client = openai.OpenAI(
+            base_url=f"{server.url}/v1",
+            api_key="unused",
+            default_headers={"X-Semcached-Namespace": ns},
+            max_retries=0,
+        )
+        kinds, texts = [], []
+        for question in (PASSWORD, PASSWORD, PARAPHRASE):
+            raw = client.chat.completions.with_raw_response.create(
+                model="m", temperature=0, messages=[{"role": "user", "content": question}]
+            )
+            kinds.append(raw.headers["X-Semcached-Cache"])
+            texts.append(raw.parse().choices[0].message.content)
+        stream = client.chat.completions.create(
+            model="m", temperature=0, stream=True, messages=[{"role": "user", "content": OTHER}]
+        )
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert kinds == ["miss", "exact", "semantic"]
+    assert texts == [f"(echo) You asked: {PASSWORD}"] * 3
+    assert streamed == f"(echo) You asked: {OTHER}"
+    assert 'route="/v1/chat/completions"' in metrics
