@@ -24,6 +24,7 @@ from semcached.errors import (
     SemcachedError,
     VectorIndexError,
 )
+from semcached.index.knowledge import KnowledgeBase
 from semcached.request import CanonicalRequest, ChatRequest, canonicalize
 from semcached.settings import DEFAULT_THRESHOLD, Settings
 from semcached.stats import CacheStats
@@ -46,6 +47,7 @@ __all__ = [
     "Guard",
     "HitKind",
     "InvalidRequestError",
+    "KnowledgeBase",
     "LookupResult",
     "MissReason",
     "ModelLoadError",
