@@ -12,25 +12,39 @@ Examples::
     SEMCACHED_NAMESPACE_THRESHOLDS='{"support": 0.93}'
     SEMCACHED_REDIS__TIMEOUT_S=0.1
     SEMCACHED_EMBEDDING__MODEL_PATH=/models/my-sentence-transformer
+    SEMCACHED_VERIFIER__ENABLED=false
+
+Settings also come from a JSON config file (what ``semcached calibrate`` writes):
+``SEMCACHED_CONFIG_FILE`` if set (empty: none), else ``<SEMCACHED_DATA_DIR>/semcached.json``.
+Environment variables take precedence over the file, which takes precedence over defaults.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "AdaptiveOptions",
     "ChromaOptions",
     "EmbeddingOptions",
     "NondeterministicPolicy",
     "RedisOptions",
     "ServiceOptions",
     "Settings",
+    "VerifierOptions",
+    "config_file_path",
 ]
 
 # Chosen by `python benchmarks/threshold_sweep.py` on ../shared/data; see the README's
@@ -78,6 +92,38 @@ class ServiceOptions(BaseModel):
     max_prompt_chars: int = Field(default=100_000, ge=1)
 
 
+class VerifierOptions(BaseModel):
+    """The verifier: cheap checks that veto near-threshold candidates (see semcached.guards)."""
+
+    enabled: bool = Field(default=True, description="Run the verifier on every lookup.")
+    checks: list[str] | None = Field(
+        default=None, description="Which checks (names in semcached.guards.GUARD_NAMES); all."
+    )
+    cross_encoder_path: Path | None = Field(
+        default=None, description="A local cross-encoder model directory (optional, slower)."
+    )
+    cross_encoder_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class AdaptiveOptions(BaseModel):
+    """Thresholds that learn from feedback, bounded by a maximum false-hit rate."""
+
+    enabled: bool = False
+    max_false_hit_rate: float = Field(default=0.05, gt=0.0, lt=1.0)
+    floor: float = Field(default=0.80, ge=0.0, le=1.0, description="Never go below this.")
+    min_observations: int = Field(default=30, ge=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+
+
+def config_file_path() -> Path | None:
+    """The JSON config file Settings read: ``SEMCACHED_CONFIG_FILE`` (empty string: none), else
+    ``<SEMCACHED_DATA_DIR or .semcached>/semcached.json``."""
+    explicit = os.environ.get("SEMCACHED_CONFIG_FILE")
+    if explicit is not None:
+        return Path(explicit) if explicit.strip() else None
+    return Path(os.environ.get("SEMCACHED_DATA_DIR") or ".semcached") / "semcached.json"
+
+
 class Settings(BaseSettings):
     """Every knob of semcached. All fields have working defaults (the embedded setup)."""
 
@@ -103,6 +149,8 @@ class Settings(BaseSettings):
     redis: RedisOptions = Field(default_factory=RedisOptions)
     chroma: ChromaOptions = Field(default_factory=ChromaOptions)
     embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions)
+    verifier: VerifierOptions = Field(default_factory=VerifierOptions)
+    adaptive: AdaptiveOptions = Field(default_factory=AdaptiveOptions)
     upstream_url: str | None = Field(
         default=None,
         description="OpenAI-compatible base URL the proxy sends misses to (https://host/v1).",
@@ -129,6 +177,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"api_keys: the key {digest[:8]}... needs a non-empty namespace")
             checked[digest.lower()] = namespace
         return checked
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments, then SEMCACHED_* variables, then the config file, then defaults.
+        path = config_file_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if path is not None and path.is_file() and path.stat().st_size > 0:
+            sources.append(JsonConfigSettingsSource(settings_cls, json_file=path))
+        sources.append(file_secret_settings)
+        return tuple(sources)
 
     @field_validator("namespace_thresholds")
     @classmethod

@@ -71,6 +71,10 @@ from semcached.service.cli_serve import hash_key_command, serve  # noqa: E402
 
 main.add_command(serve)
 main.add_command(hash_key_command)
+from semcached.service.cli_quality import calibrate, eval_cache  # noqa: E402
+
+main.add_command(eval_cache)
+main.add_command(calibrate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

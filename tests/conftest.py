@@ -13,6 +13,8 @@ import redis
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# No config file unless a test sets one: a calibrated .semcached/semcached.json must not leak in.
+os.environ.setdefault("SEMCACHED_CONFIG_FILE", "")
 
 from semcached.embeddings import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from semcached.index import ChromaBackend, MemoryExactStore, RedisExactStore

@@ -59,3 +59,24 @@ def shuffled_dict(draw: st.DrawFn, value: dict[str, Any]) -> dict[str, Any]:
     """The same mapping with its keys in a drawn order."""
     keys = draw(st.permutations(list(value)))
     return {k: value[k] for k in keys}
+
+
+# -- hit quality (guards, calibration, adaptive thresholds) -----------------------------------
+
+_QUALITY_VOCABULARY = (
+    "how do I reset my password what is the capital of France Paris Lyon not never no 2 5 "
+    "10 2019 2020 km miles kg $ € today tomorrow Monday June why when where who buy sell "
+    "before after Alice Bob paid beat and or , . ? GPT-4 iPhone"
+)
+_quality_words = st.sampled_from(_QUALITY_VOCABULARY.split())
+# Sentences made of words the verifier reacts to (names, numbers, negations, units, dates).
+quality_texts = st.lists(_quality_words, min_size=1, max_size=12).map(" ".join)
+similarities = st.floats(0.0, 1.0, allow_nan=False)
+
+
+@st.composite
+def labelled_outcomes(draw: st.DrawFn, max_size: int = 60) -> list[tuple[float, int, bool]]:
+    """(similarity, label, a guard passed it) triples: what a replay of labelled pairs yields."""
+    return draw(
+        st.lists(st.tuples(similarities, st.integers(0, 1), st.booleans()), max_size=max_size)
+    )

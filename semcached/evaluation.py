@@ -1,0 +1,537 @@
+"""Replay labelled pairs through the real cache and measure its hit quality.
+
+Two replays, both through :meth:`SemanticCache.store` and :meth:`SemanticCache.lookup` (the
+real canonical keys, scoping, decision core and guards; nothing re-implemented):
+
+* **pairs** (``{"a", "b", "label"}``): store ``a``, look up ``b``, forget ``a``. A hit on a
+  duplicate (label 1) is right, a hit on a non-duplicate is a false hit.
+* **retrieval** (GPTCache-style ``{"origin", "similar"}`` sets): store every origin, then look up
+  every paraphrase; a hit is right only when it serves the paraphrase's own origin.
+
+Each lookup is made once at a low ``floor`` threshold: since a candidate's guards do not depend
+on the threshold, whether it would hit at any higher threshold follows exactly (served iff its
+similarity is at least that threshold). A second lookup with no override measures the configured
+policy as it stands. Embeddings are computed up front in batches (optionally kept on disk), so
+the replay itself costs well under a millisecond per pair.
+
+Example::
+
+    report = evaluate_path("pairs.jsonl", Settings())
+    print(format_report(report))
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from semcached.decision import Guard, HitKind, MissReason
+from semcached.embeddings.base import Embedder
+from semcached.embeddings.cache import CachedEmbedder
+from semcached.engine import LookupResult, SemanticCache
+from semcached.index.exact import MemoryExactStore
+from semcached.memindex import MemoryVectorBackend
+from semcached.pairs import Pair, load_pairs, load_paraphrase_sets
+from semcached.settings import Settings
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Metrics",
+    "Outcome",
+    "Replay",
+    "build_replay_cache",
+    "evaluate_path",
+    "format_report",
+    "metrics_at",
+    "reliability",
+    "replay_pairs",
+    "replay_retrieval",
+    "wilson",
+]
+
+Mode = Literal["pairs", "retrieval"]
+DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.80 + 0.01 * i, 2) for i in range(21))
+EVAL_MODEL = "semcached-eval"
+
+
+def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% for ``z=1.96``); (0, 1) when empty.
+
+    Example::
+
+        low, high = wilson(95, 100)   # about (0.888, 0.978)
+    """
+    if total <= 0:
+        return 0.0, 1.0
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the cache did for one looked-up text."""
+
+    label: int  # 1: serving the stored answer is right (pairs: a duplicate)
+    top_similarity: float | None  # best candidate (what cosine alone would serve)
+    top_correct: bool
+    served_similarity: float | None  # served at the floor with the guards; None on a miss
+    served_correct: bool
+    rejected_by: tuple[str, ...] = ()
+    policy_hit: bool = False  # the configured policy, looked up for real
+    policy_correct: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """Hit quality at one operating point."""
+
+    threshold: float | None
+    hits: int
+    correct_hits: int
+    false_hits: int
+    positives: int  # lookups that should hit (pairs: duplicates; retrieval: every lookup)
+    negatives: int  # denominator of the false-hit rate (pairs: non-duplicates; retrieval: all)
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of the lookups that should hit and did, with the right answer (recall)."""
+        return self.correct_hits / self.positives if self.positives else 0.0
+
+    @property
+    def false_hit_rate(self) -> float:
+        return self.false_hits / self.negatives if self.negatives else 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.correct_hits / self.hits if self.hits else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.hit_rate
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def precision_interval(self, z: float = 1.96) -> tuple[float, float]:
+        return wilson(self.correct_hits, self.hits, z)
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.precision_interval()
+        return {
+            "threshold": self.threshold,
+            "hits": self.hits,
+            "correct_hits": self.correct_hits,
+            "false_hits": self.false_hits,
+            "hit_rate": round(self.hit_rate, 4),
+            "false_hit_rate": round(self.false_hit_rate, 4),
+            "precision": round(self.precision, 4),
+            "precision_ci95": [round(low, 4), round(high, 4)],
+            "recall": round(self.hit_rate, 4),
+            "f1": round(self.f1, 4),
+        }
+
+
+@dataclass(slots=True)
+class Replay:
+    """Every outcome of one replay, and how it was made."""
+
+    mode: Mode
+    outcomes: list[Outcome]
+    floor: float
+    policy_threshold: float
+    guards: tuple[str, ...]
+    seconds: float = 0.0
+    rejections: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def positives(self) -> int:
+        if self.mode == "retrieval":
+            return len(self.outcomes)
+        return sum(o.label for o in self.outcomes)
+
+    @property
+    def negatives(self) -> int:
+        if self.mode == "retrieval":
+            return len(self.outcomes)
+        return len(self.outcomes) - self.positives
+
+
+def metrics_at(replay: Replay, threshold: float, *, verified: bool = True) -> Metrics:
+    """Hit quality at ``threshold`` (at least the replay's floor), with or without the guards."""
+    if threshold < replay.floor - 1e-9:
+        raise ValueError(
+            f"threshold {threshold} is below the replay's floor {replay.floor}; replay again "
+            "with a lower floor"
+        )
+    hits = correct = 0
+    for o in replay.outcomes:
+        sim, right = (
+            (o.served_similarity, o.served_correct)
+            if verified
+            else (o.top_similarity, o.top_correct)
+        )
+        if sim is not None and sim >= threshold:
+            hits += 1
+            correct += right
+    return Metrics(threshold, hits, correct, hits - correct, replay.positives, replay.negatives)
+
+
+def policy_metrics(replay: Replay) -> Metrics:
+    """Hit quality of the configured policy (its own lookups, not derived)."""
+    hits = sum(o.policy_hit for o in replay.outcomes)
+    correct = sum(o.policy_hit and o.policy_correct for o in replay.outcomes)
+    return Metrics(
+        replay.policy_threshold, hits, correct, hits - correct, replay.positives, replay.negatives
+    )
+
+
+def reliability(replay: Replay, edges: Sequence[float] | None = None) -> list[dict[str, Any]]:
+    """Per similarity bin: how often serving the best candidate is right, without and with the
+    guards, with Wilson 95% intervals: how much a similarity value can be trusted."""
+    lo = max(0.0, math.floor(replay.floor * 20) / 20)
+    bins = list(edges) if edges is not None else [round(lo + 0.05 * i, 2) for i in range(21)]
+    bins = [b for b in bins if b <= 1.0]
+    if bins[-1] < 1.0:
+        bins.append(1.0)
+    rows = []
+    for low, high in itertools.pairwise(bins):
+        last = high >= 1.0
+
+        def inside(
+            sim: float | None, low: float = low, high: float = high, last: bool = last
+        ) -> bool:
+            return sim is not None and low <= sim and (sim <= high if last else sim < high)
+
+        top = [o.top_correct for o in replay.outcomes if inside(o.top_similarity)]
+        served = [o.served_correct for o in replay.outcomes if inside(o.served_similarity)]
+        if not top and not served:
+            continue
+        row: dict[str, Any] = {"bin": f"[{low:.2f}, {high:.2f}{']' if last else ')'}"}
+        for name, values in (("cosine", top), ("verified", served)):
+            n, k = len(values), sum(values)
+            ci = wilson(k, n)
+            row[f"{name}_n"] = n
+            row[f"{name}_precision"] = round(k / n, 4) if n else None
+            row[f"{name}_ci95"] = [round(ci[0], 4), round(ci[1], 4)]
+        rows.append(row)
+    return rows
+
+
+# -- building the replay cache ----------------------------------------------------------------
+
+
+def build_replay_cache(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    guards: Sequence[Guard] | None = None,
+    texts: int = 200_000,
+) -> SemanticCache:
+    """A :class:`SemanticCache` configured by ``settings`` (threshold, verifier, adaptive policy),
+    on an in-memory exact store and vector index, so a replay touches no user data."""
+    from semcached import factory
+
+    if embedder is None:
+        embedder = factory.build_embedder(settings)
+    if isinstance(embedder, CachedEmbedder):
+        # Room for every text of the replay: embedded once up front, never evicted midway.
+        embedder.max_entries = max(embedder.max_entries, texts)
+        vectors = embedder
+    else:
+        vectors = CachedEmbedder(embedder, max_entries=texts)
+    kwargs: dict[str, Any] = {}
+    if guards is not None:
+        kwargs["guards"] = guards
+    return SemanticCache(
+        settings,
+        embedder=vectors,
+        exact_store=MemoryExactStore(max_entries=max(1000, texts)),
+        vector_backend=MemoryVectorBackend(),
+        **kwargs,
+    )
+
+
+def _request(text: str) -> dict[str, Any]:
+    return {"model": EVAL_MODEL, "temperature": 0, "messages": [{"role": "user", "content": text}]}
+
+
+def _warm(cache: SemanticCache, texts: Sequence[str], batch: int = 2048) -> None:
+    unique = list(dict.fromkeys(t for t in texts if t))
+    for start in range(0, len(unique), batch):
+        cache.embedder.embed(unique[start : start + batch])
+
+
+def _guard_names(cache: SemanticCache) -> tuple[str, ...]:
+    return tuple(g.name for g in cache.guards)
+
+
+def _served(result: LookupResult) -> tuple[float | None, str | None]:
+    """Similarity and entry id of what the lookup served (``None`` on a miss)."""
+    if not result.hit:
+        return None, None
+    sim = 1.0 if result.kind is HitKind.EXACT else result.similarity
+    return sim, result.entry_id
+
+
+def replay_pairs(
+    cache: SemanticCache,
+    pairs: Sequence[Pair],
+    *,
+    floor: float = 0.80,
+    namespace: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Replay:
+    """Store ``a``, look up ``b`` (at ``floor`` and with the configured policy), forget ``a``.
+
+    Example::
+
+        replay = replay_pairs(build_replay_cache(Settings()), load_pairs("pairs.jsonl"))
+        print(metrics_at(replay, 0.9).precision)
+    """
+    ns = namespace or f"semcached-eval-{time.time_ns()}"
+    start = time.perf_counter()
+    _warm(cache, [t for p in pairs for t in (p.a, p.b)])
+    outcomes: list[Outcome] = []
+    rejections: Counter[str] = Counter()
+    for i, pair in enumerate(pairs):
+        request_a = _request(pair.a)
+        cache.store(request_a, {"pair": i}, namespace=ns)
+        at_floor = cache.lookup(_request(pair.b), namespace=ns, threshold=floor)
+        policy = cache.lookup(_request(pair.b), namespace=ns)
+        cache.delete(cache.canonicalize(request_a, ns).exact_key, namespace=ns)
+        served_sim, _ = _served(at_floor)
+        top_sim = _top_similarity(at_floor)
+        vetoes = _vetoes(at_floor)
+        rejections.update(vetoes)
+        right = pair.label == 1
+        outcomes.append(
+            Outcome(
+                label=pair.label,
+                top_similarity=top_sim,
+                top_correct=right,
+                served_similarity=served_sim,
+                served_correct=right,
+                rejected_by=vetoes,
+                policy_hit=policy.hit,
+                policy_correct=right,
+            )
+        )
+        if progress is not None and (i + 1) % 1000 == 0:
+            progress(i + 1, len(pairs))
+    cache.invalidate(ns)
+    return Replay(
+        mode="pairs",
+        outcomes=outcomes,
+        floor=floor,
+        policy_threshold=cache.threshold_for(ns),
+        guards=_guard_names(cache),
+        seconds=time.perf_counter() - start,
+        rejections=dict(rejections),
+    )
+
+
+def replay_retrieval(
+    cache: SemanticCache,
+    sets: Sequence[tuple[str, str]],
+    *,
+    floor: float = 0.80,
+    namespace: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Replay:
+    """Store every origin, then look up every paraphrase: right only if it serves its origin."""
+    ns = namespace or f"semcached-eval-{time.time_ns()}"
+    start = time.perf_counter()
+    _warm(cache, [t for pair in sets for t in pair])
+    # Identical origins share one entry (one exact key): serving it is right for either.
+    expected = [cache.canonicalize(_request(origin), ns).exact_key for origin, _ in sets]
+    for i, (origin, _) in enumerate(sets):
+        cache.store(_request(origin), {"origin": i}, namespace=ns)
+    outcomes: list[Outcome] = []
+    rejections: Counter[str] = Counter()
+    for i, (_, similar) in enumerate(sets):
+        at_floor = cache.lookup(_request(similar), namespace=ns, threshold=floor)
+        policy = cache.lookup(_request(similar), namespace=ns)
+        served_sim, served_id = _served(at_floor)
+        vetoes = _vetoes(at_floor)
+        rejections.update(vetoes)
+        outcomes.append(
+            Outcome(
+                label=1,
+                top_similarity=_top_similarity(at_floor),
+                top_correct=_top_id(at_floor) == expected[i],
+                served_similarity=served_sim,
+                served_correct=served_id == expected[i],
+                rejected_by=vetoes,
+                policy_hit=policy.hit,
+                policy_correct=policy.hit and policy.entry_id == expected[i],
+            )
+        )
+        if progress is not None and (i + 1) % 1000 == 0:
+            progress(i + 1, len(sets))
+    cache.invalidate(ns)
+    return Replay(
+        mode="retrieval",
+        outcomes=outcomes,
+        floor=floor,
+        policy_threshold=cache.threshold_for(ns),
+        guards=_guard_names(cache),
+        seconds=time.perf_counter() - start,
+        rejections=dict(rejections),
+    )
+
+
+def _top_similarity(result: LookupResult) -> float | None:
+    if result.hit and result.kind is HitKind.EXACT:
+        return 1.0
+    decision = result.decision
+    if decision is None or decision.candidate is None:
+        return None
+    if decision.rejections:
+        return decision.rejections[0].similarity
+    return decision.candidate.similarity
+
+
+def _top_id(result: LookupResult) -> str | None:
+    if result.hit and result.kind is HitKind.EXACT:
+        return result.entry_id
+    decision = result.decision
+    if decision is None or decision.candidate is None:
+        return None
+    if decision.rejections:
+        return decision.rejections[0].candidate_id
+    return decision.candidate.id
+
+
+def _vetoes(result: LookupResult) -> tuple[str, ...]:
+    if result.decision is None:
+        return ()
+    if result.reason not in (None, MissReason.REJECTED) and not result.hit:
+        return ()
+    return tuple(r.guard for r in result.decision.rejections)
+
+
+# -- one call for the CLI and the notebook ------------------------------------------------------
+
+
+def evaluate_path(
+    path: str | Path,
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    floor: float = 0.80,
+    cache: SemanticCache | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    namespace: str | None = None,
+) -> Replay:
+    """Replay a labelled file (pairs, or GPTCache-style sets as retrieval) through a cache.
+
+    ``namespace`` names the (in-memory) namespace replayed in, so that its configured
+    threshold is the policy measured; by default a fresh one under the global threshold.
+    """
+    path = Path(path)
+    cache = cache or build_replay_cache(settings)
+    name = path.name.removesuffix(".gz")
+    if name.endswith(".json") and not name.endswith(".jsonl"):
+        sets = load_paraphrase_sets(path)
+        if limit is not None:
+            sets = sets[:limit]
+        return replay_retrieval(cache, sets, floor=floor, progress=progress, namespace=namespace)
+    return replay_pairs(
+        cache, load_pairs(path, limit=limit), floor=floor, progress=progress, namespace=namespace
+    )
+
+
+def report_dict(replay: Replay, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> dict[str, Any]:
+    """Everything ``eval-cache --json`` prints."""
+    usable = [t for t in thresholds if t >= replay.floor - 1e-9]
+    return {
+        "mode": replay.mode,
+        "lookups": len(replay.outcomes),
+        "positives": replay.positives,
+        "negatives": replay.negatives if replay.mode == "pairs" else None,
+        "guards": list(replay.guards),
+        "seconds": round(replay.seconds, 2),
+        "policy": policy_metrics(replay).to_dict(),
+        "verified": [metrics_at(replay, t).to_dict() for t in usable],
+        "cosine_only": [metrics_at(replay, t, verified=False).to_dict() for t in usable],
+        "rejections": dict(sorted(replay.rejections.items())),
+        "reliability": reliability(replay),
+    }
+
+
+def format_report(replay: Replay, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> str:
+    """The human-readable tables of ``eval-cache``."""
+    body = report_dict(replay, thresholds)
+    rate_name = "false-hit rate" if replay.mode == "pairs" else "wrong-hit rate"
+    hit_name = "dup hit rate" if replay.mode == "pairs" else "right-hit rate"
+    lines = [
+        f"{body['lookups']} lookups ({replay.mode}; {body['positives']} should hit), "
+        f"guards: {', '.join(replay.guards) or 'none'}, {body['seconds']} s",
+        "",
+        f"{'threshold':>9} | {'verified: ' + hit_name:>24} {rate_name:>15} {'precision':>9} "
+        f"{'F1':>6} | {'cosine only: ' + hit_name:>27} {rate_name:>15} {'precision':>9}",
+    ]
+    for verified, cosine in zip(body["verified"], body["cosine_only"], strict=True):
+        lines.append(
+            f"{verified['threshold']:>9.2f} | {verified['hit_rate']:>24.1%} "
+            f"{verified['false_hit_rate']:>15.1%} {verified['precision']:>9.3f} "
+            f"{verified['f1']:>6.3f} | {cosine['hit_rate']:>27.1%} "
+            f"{cosine['false_hit_rate']:>15.1%} {cosine['precision']:>9.3f}"
+        )
+    policy = body["policy"]
+    low, high = policy["precision_ci95"]
+    lines += [
+        "",
+        f"configured policy (threshold {policy['threshold']:.4f}, guards "
+        f"{'on' if replay.guards else 'off'}): {hit_name} {policy['hit_rate']:.1%}, "
+        f"{rate_name} {policy['false_hit_rate']:.1%}, precision {policy['precision']:.3f} "
+        f"(95% CI {low:.3f}-{high:.3f}), recall {policy['recall']:.1%}, F1 {policy['f1']:.3f}",
+    ]
+    if body["rejections"]:
+        lines.append(
+            "guard vetoes at the floor: "
+            + ", ".join(
+                f"{k} {v}" for k, v in sorted(body["rejections"].items(), key=lambda kv: -kv[1])
+            )
+        )
+    lines += ["", "reliability (how often the best candidate is right, by similarity):"]
+    lines.append(f"{'similarity':>14} | {'cosine n':>8} {'precision':>9} {'95% CI':>13} | "
+                 f"{'verified n':>10} {'precision':>9} {'95% CI':>13}")  # fmt: skip
+    for row in body["reliability"]:
+        cells = []
+        for name in ("cosine", "verified"):
+            n, p, ci = row[f"{name}_n"], row[f"{name}_precision"], row[f"{name}_ci95"]
+            width = 8 if name == "cosine" else 10
+            prec = "-" if p is None else f"{p:.3f}"
+            cells.append(f"{n:>{width}} {prec:>9} {ci[0]:>6.3f}-{ci[1]:<6.3f}")
+        lines.append(f"{row['bin']:>14} | {cells[0]} | {cells[1]}")
+    return "\n".join(lines)
+
+
+def outcomes_array(replay: Replay) -> dict[str, np.ndarray[Any, Any]]:
+    """The replay as numpy arrays (for plots): NaN where nothing was served."""
+    nan = float("nan")
+    return {
+        "label": np.array([o.label for o in replay.outcomes]),
+        "top_similarity": np.array(
+            [nan if o.top_similarity is None else o.top_similarity for o in replay.outcomes]
+        ),
+        "top_correct": np.array([o.top_correct for o in replay.outcomes]),
+        "served_similarity": np.array(
+            [nan if o.served_similarity is None else o.served_similarity for o in replay.outcomes]
+        ),
+        "served_correct": np.array([o.served_correct for o in replay.outcomes]),
+    }
+
+
+def replay_to_dict(replay: Replay) -> dict[str, Any]:
+    return {**asdict(replay), "outcomes": [asdict(o) for o in replay.outcomes]}

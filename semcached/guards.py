@@ -1,0 +1,740 @@
+"""The verifier: cheap, explainable checks that veto candidates cosine similarity cannot judge.
+
+Sentence embeddings blur exactly the details that change an answer: "not", "2019" vs "2020",
+"Paris" vs "Lyon", "km" vs "miles", "A beat B" vs "B beat A". Each check here is a
+:class:`~semcached.decision.Guard`: it can only veto a candidate the threshold already let
+through, never create a hit, and its veto names the reason (shown by ``explain()`` and counted
+as ``rejections.<guard name>``). All of them together cost tens of microseconds per candidate.
+
+Nothing here is learned from data except the few constants documented on each check, chosen on
+PAWS (free for any use) and semcached's own hand-written sample.
+
+Example::
+
+    from semcached.guards import default_guards
+    cache = SemanticCache(guards=default_guards())    # the default when settings enable it
+    for guard in default_guards():
+        print(guard.name, guard.check("Is it open on Sunday?", candidate))
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from semcached.decision import Candidate, Guard
+
+__all__ = [
+    "GUARD_NAMES",
+    "CrossEncoderGuard",
+    "DateGuard",
+    "EntityGuard",
+    "NegationGuard",
+    "NumberGuard",
+    "OppositeGuard",
+    "QuestionTypeGuard",
+    "UnitGuard",
+    "WordOrderGuard",
+    "default_guards",
+]
+
+# -- text analysis (shared by every check; cached because the query is checked per candidate) --
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# Numbers (with an ordinal/plural/k suffix), else words; a word may hold digits ("v2", "gpt4")
+# and hyphens ("no-code", "state-of-the-art").
+_TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s|k|m)?\b|[^\W_]+(?:[-'\u2019][^\W_]+)*")
+
+STOPWORDS = frozenset(
+    _words(
+        """a an the of to in on at for from by with about as into onto over under than then and or
+        but if so is are was were be been being am do does did doing have has had having i me my
+        mine we us our you your yours he him his she her hers it its they them their this that
+        these those there here what which who whom whose why how when where can could should
+        would will shall may might must get got getting some any all each every such very just
+        also too much many more most own same other another only really one ones s t way ways
+        thing things make makes made good best better"""
+    )
+)
+
+NEGATIONS = frozenset(
+    _words(
+        """not no never none nobody nothing neither nor cannot cant dont doesnt didnt isnt arent
+        wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt aint nowhere"""
+    )
+)
+
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        _words(
+            """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+            fifteen sixteen seventeen eighteen nineteen twenty"""
+        )
+    )
+}
+_NUMBER_WORDS.update(
+    {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+     "ninety": 90}
+)  # fmt: skip
+# Scale words count only after a number ("5 million"); "thousands of" is no number.
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "dozen": 12}
+# "one" is too often a pronoun ("which one", "one should") to count as a number.
+del _NUMBER_WORDS["one"]
+
+_MONTHS = {
+    name: i + 1
+    for i, names in enumerate(
+        [
+            "january jan",
+            "february feb",
+            "march mar",
+            "april apr",
+            "may",
+            "june jun",
+            "july jul",
+            "august aug",
+            "september sep sept",
+            "october oct",
+            "november nov",
+            "december dec",
+        ]
+    )
+    for name in names.split()
+}
+_WEEKDAYS = {
+    name: i
+    for i, names in enumerate(
+        [
+            "monday mon",
+            "tuesday tue tues",
+            "wednesday wed",
+            "thursday thu thurs",
+            "friday fri",
+            "saturday sat",
+            "sunday sun",
+        ]
+    )
+    for name in names.split()
+}
+_RELATIVE_DAYS = frozenset(_words("""today tomorrow yesterday tonight weekend weekday weekdays"""))
+_RELATIVE_MODIFIERS = frozenset(["next", "last", "this", "previous", "coming", "past"])
+_PERIODS = frozenset(["day", "week", "month", "year", "decade", "century", "quarter"])
+
+# unit -> (dimension, canonical unit)
+_UNITS: dict[str, tuple[str, str]] = {}
+for _dimension, _groups in {
+    "length": ["km kms kilometer kilometers kilometre kilometres", "mi mile miles",
+               "m meter meters metre metres", "cm centimeter centimeters",
+               "mm millimeter millimeters", "ft foot feet", "in inch inches", "yd yard yards"],
+    "mass": ["kg kgs kilogram kilograms kilo kilos", "g gram grams", "lb lbs pound pounds",
+             "oz ounce ounces", "ton tons tonne tonnes"],
+    "temperature": ["c celsius centigrade", "f fahrenheit", "kelvin"],
+    "volume": ["l liter liters litre litres", "ml milliliter milliliters", "gallon gallons",
+               "cup cups", "pint pints"],
+    "data": ["kb kilobyte kilobytes", "mb megabyte megabytes", "gb gigabyte gigabytes",
+             "tb terabyte terabytes", "bit bits", "byte bytes"],
+    "currency": ["usd dollar dollars $", "eur euro euros €", "gbp £ sterling", "inr rupee rupees",
+                 "rs", "jpy yen ¥", "cny yuan rmb", "bitcoin btc", "cent cents"],
+    "speed": ["mph", "kph kmh"],
+    "time": ["ms millisecond milliseconds", "sec second seconds", "min minute minutes",
+             "hr hrs hour hours"],
+}.items():  # fmt: skip
+    for _group in _groups:
+        _names = _group.split()
+        for _name in _names:
+            _UNITS[_name] = (_dimension, _names[0])
+# single letters are units only right after a number ("5 m", "30 c")
+_AMBIGUOUS_UNITS = frozenset(
+    {"m", "c", "f", "g", "l", "in", "min", "sec", "sat", "sun", "rs", "cup", "cups"}
+)
+
+_OPPOSITES_LIST = _words(
+    """before:after above:below more:less most:least best:worst increase:decrease
+    increases:decreases increasing:decreasing buy:sell buying:selling add:remove
+    enable:disable start:stop open:close import:export upload:download minimum:maximum
+    min:max win:lose true:false positive:negative advantages:disadvantages pros:cons
+    male:female men:women boy:girl boys:girls husband:wife hot:cold high:low higher:lower
+    highest:lowest fast:slow faster:slower north:south east:west left:right input:output
+    send:receive encrypt:decrypt encode:decode ascending:descending rise:fall
+    cheap:expensive cheapest:costliest first:last inside:outside allow:deny accept:reject
+    legal:illegal possible:impossible like:dislike love:hate success:failure strong:weak
+    strengths:weaknesses rich:poor gain:lose good:bad easy:hard easiest:hardest young:old
+    younger:older big:small bigger:smaller biggest:smallest largest:smallest long:short
+    longer:shorter import:export in:out entry:exit push:pull mother:father son:daughter
+    brother:sister internal:external private:public online:offline with:without always:never
+    everyone:no-one"""
+)
+_OPPOSITES: dict[str, frozenset[str]] = {}
+for _pair in _OPPOSITES_LIST:
+    _x, _y = _pair.split(":")
+    _OPPOSITES[_x] = _OPPOSITES.get(_x, frozenset()) | {_y}
+    _OPPOSITES[_y] = _OPPOSITES.get(_y, frozenset()) | {_x}
+# too common as prepositions/particles to oppose each other reliably
+for _weak in ("in", "out", "like", "left", "right", "last", "first", "old"):
+    _OPPOSITES.pop(_weak, None)
+
+_QUESTION_CLASSES = {
+    "why": "reason",
+    "when": "time",
+    "where": "place",
+    "who": "person",
+    "whom": "person",
+    "whose": "person",
+}
+_ALIASES = {
+    "us": "usa",
+    "u.s": "usa",
+    "america": "usa",
+    "states": "usa",
+    "uk": "britain",
+    "england": "britain",
+    "nyc": "york",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A text broken down once for every check."""
+
+    raw: str
+    tokens: tuple[str, ...]  # lowercased word and number tokens, in order
+    cased: tuple[str, ...]  # the same tokens, original case
+    starts: frozenset[int]  # indexes of tokens that start a sentence
+    words: frozenset[str] = field(default_factory=frozenset)
+
+
+def _squash(token: str) -> str:
+    token = token.replace("\u2019", "'")
+    if token.endswith("'s"):
+        token = token[:-2]  # possessive: "France's" is "france"
+    return token.replace("'", "")
+
+
+@lru_cache(maxsize=4096)
+def analyze(text: str) -> Text:
+    """Tokenize ``text`` (cached: the query is compared with several candidates)."""
+    cased: list[str] = []
+    starts: set[int] = {0}
+    last_end = 0
+    for match in _TOKEN.finditer(text):
+        gap = text[last_end : match.start()]
+        if cased and any(ch in gap for ch in ".?!:;\n"):
+            starts.add(len(cased))
+        cased.append(match.group())
+        last_end = match.end()
+    lowered = tuple(_squash(t.lower()) for t in cased)
+    return Text(
+        raw=text,
+        tokens=lowered,
+        cased=tuple(cased),
+        starts=frozenset(starts),
+        words=frozenset(lowered),
+    )
+
+
+def _stem(word: str) -> str:
+    """A crude plural/possessive strip, enough to match "France's" with "France"."""
+    for suffix in ("ies", "es", "s"):
+        if len(word) > 4 and word.endswith(suffix):
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def _fmt(values: Sequence[object] | set[str] | frozenset[str]) -> str:
+    return ", ".join(sorted(map(str, values)))
+
+
+# -- the checks -------------------------------------------------------------------------------
+
+
+class NegationGuard:
+    """Vetoes when one text is negated and the other is not ("can I" vs "can I not").
+
+    A leading "No," answers rather than negates, so it does not count."""
+
+    name = "negation"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        q, c = _negated(analyze(query)), _negated(analyze(candidate.text))
+        if q != c:
+            return f"only {'the query' if q else 'the cached text'} is negated"
+        return None
+
+
+def _negated(text: Text) -> bool:
+    for i, t in enumerate(text.tokens):
+        if t in NEGATIONS or (t.endswith("nt") and t[:-2] in _AUX):
+            if t == "no" and i in text.starts and i + 1 < len(text.tokens):
+                continue  # "No, you cannot..." is an answer: look at the rest
+            return True
+    return False
+
+
+_AUX = frozenset(_words("""do does did is are was were wo would should could has have had ca ai"""))
+
+
+def _numbers(text: Text) -> list[str]:
+    values: list[str] = []
+    for i, token in enumerate(text.tokens):
+        if token in _SCALES:
+            previous = values[-1] if values and i > 0 else None
+            if previous is not None and previous.isdigit() and _is_number(text.tokens[i - 1]):
+                values[-1] = str(int(previous) * _SCALES[token])
+            continue
+        if token[0].isdigit():
+            value = token.rstrip("stndrhkm") or token
+            value = value.replace(",", "")
+            if re.fullmatch(r"\d+\.\d+", value):
+                value = str(float(value)).rstrip("0").rstrip(".")
+            elif value.isdigit():
+                value = str(int(value))
+            if token.endswith("k") and value.isdigit():
+                value = str(int(value) * 1000)
+            values.append(value)
+        elif token in _NUMBER_WORDS and not (i > 0 and text.tokens[i - 1] in ("a", "the")):
+            values.append(str(_NUMBER_WORDS[token]))
+    return values
+
+
+class NumberGuard:
+    """Vetoes when the texts carry different numbers ("top 5" vs "top 10"); number words
+    ("five") count, and "1,000", "1000" and "1k" are the same number."""
+
+    name = "numbers"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        # Sets, not counts: "3 ways: 1. ... 2. ... 3. ..." restates a number it lists.
+        q, c = set(_numbers(analyze(query))), set(_numbers(analyze(candidate.text)))
+        if q != c:
+            return f"numbers differ: {_fmt(q) or 'none'} vs {_fmt(c) or 'none'}"
+        return None
+
+
+def _is_number(token: str) -> bool:
+    return token[0].isdigit() or token in _NUMBER_WORDS
+
+
+def _dates(text: Text) -> set[str]:
+    found: set[str] = set()
+    tokens = text.tokens
+    for i, token in enumerate(tokens):
+        cased = text.cased[i]
+        if token in _MONTHS and (len(token) > 3 or cased[0].isupper()):
+            near_number = any(
+                0 <= j < len(tokens) and tokens[j][0].isdigit() for j in (i - 1, i + 1)
+            )
+            # "may" and "march" are verbs far more often than months
+            if token in ("may", "march") and not near_number and not cased[0].isupper():
+                continue
+            if token == "may" and not near_number:
+                continue
+            found.add(f"month:{_MONTHS[token]}")
+        elif token.endswith("days") and token[:-1] in _WEEKDAYS:
+            found.add(f"weekday:{_WEEKDAYS[token[:-1]]}")  # "on Sundays"
+        elif token in _WEEKDAYS and (len(token) > 3 or cased[0].isupper()):
+            if token in ("sun", "sat", "wed") and not cased[0].isupper():
+                continue
+            found.add(f"weekday:{_WEEKDAYS[token]}")
+        elif token in _RELATIVE_DAYS:
+            found.add(token.removesuffix("s"))
+        elif token in _PERIODS and i > 0 and tokens[i - 1] in _RELATIVE_MODIFIERS:
+            found.add(f"{tokens[i - 1]} {token}")
+        elif re.fullmatch(r"(1[5-9]|20)\d\d|(1[5-9]|20)\d0s", token):
+            found.add(f"year:{token}")
+    return found
+
+
+class DateGuard:
+    """Vetoes when the texts name different dates: years, months, weekdays, "today" vs
+    "tomorrow", "next week" vs "last week"."""
+
+    name = "dates"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        q, c = _dates(analyze(query)), _dates(analyze(candidate.text))
+        if q != c:
+            return f"dates differ: {_fmt(q) or 'none'} vs {_fmt(c) or 'none'}"
+        return None
+
+
+def _units(text: Text) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    tokens = text.tokens
+    for i, token in enumerate(tokens):
+        unit = _UNITS.get(token)
+        if unit is None:
+            continue
+        after_number = i > 0 and tokens[i - 1][0].isdigit()
+        if token in _AMBIGUOUS_UNITS and not after_number:
+            continue
+        found.append(unit)
+    for symbol in ("$", "€", "£", "¥"):
+        if symbol in text.raw:
+            found.append(_UNITS[symbol])
+    return found
+
+
+class UnitGuard:
+    """Vetoes when both texts measure the same kind of quantity in different units ("km" vs
+    "miles", "$" vs "€"), or convert between the same units the other way round."""
+
+    name = "units"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        q, c = _units(analyze(query)), _units(analyze(candidate.text))
+        for dimension in {d for d, _ in q} & {d for d, _ in c}:
+            qs = [u for d, u in q if d == dimension]
+            cs = [u for d, u in c if d == dimension]
+            if set(qs) != set(cs):
+                return f"{dimension} units differ: {_fmt(set(qs))} vs {_fmt(set(cs))}"
+            if len(set(qs)) > 1 and list(dict.fromkeys(qs)) != list(dict.fromkeys(cs)):
+                return f"{dimension} units in another order: {' -> '.join(qs)} vs {' -> '.join(cs)}"
+        return None
+
+
+def _entities(text: Text) -> set[str]:
+    """Names, acronyms and model numbers: capitalised words not starting a sentence, words in
+    capitals, and words mixing letters and digits ("iPhone", "GPT4", "Python3")."""
+    found: set[str] = set()
+    for i, token in enumerate(text.cased):
+        lowered = text.tokens[i]
+        if lowered in STOPWORDS or lowered in NEGATIONS or len(token) < 2 or token[0].isdigit():
+            continue
+        mixed = any(ch.isdigit() for ch in token) and any(ch.isalpha() for ch in token)
+        capital = token[0].isupper() and i not in text.starts
+        inner_capital = any(ch.isupper() for ch in token[1:])
+        if (
+            (capital or inner_capital or mixed)
+            and lowered not in _MONTHS
+            and lowered not in _WEEKDAYS
+        ):
+            if token.isupper() and len(token) > 1 and lowered in _COMMON_CAPS:
+                continue
+            found.add(lowered)
+    return found
+
+
+_COMMON_CAPS = frozenset(["ok", "faq", "pdf", "diy", "usb"])
+
+
+def _matches(name: str, other: Text, own: Text) -> bool:
+    words = other.words
+    if name in words or _stem(name) in {_stem(w) for w in words}:
+        return True
+    alias = _ALIASES.get(name)
+    if alias is not None and (alias in words or any(_ALIASES.get(w) == alias for w in words)):
+        return True
+    # "Pythonic" ~ "Python", "Preprocessing" ~ "preprocess"; but not "Java" ~ "JavaScript".
+    for word in words:
+        shared = len(_common_prefix(name, word))
+        if shared >= 5 and shared >= 0.8 * min(len(name), len(word)):
+            return True
+    # Acronyms: "ML" ~ "machine learning", and the other way round.
+    if 2 <= len(name) <= 5 and name in _initialisms(other):
+        return True
+    return any(
+        len(acronym) >= 2 and acronym in words and name[0] == acronym[position]
+        for acronym, position in _acronyms_around(name, own)
+    )
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+def _initialisms(text: Text) -> set[str]:
+    tokens = [t for t in text.tokens if t not in STOPWORDS]
+    found = set()
+    for size in range(2, 6):
+        for i in range(len(tokens) - size + 1):
+            found.add("".join(t[0] for t in tokens[i : i + size]))
+    return found
+
+
+def _acronyms_around(name: str, text: Text) -> list[tuple[str, int]]:
+    """Initialisms of runs of words around ``name`` in its own text, with its position."""
+    tokens = [t for t in text.tokens if t not in STOPWORDS]
+    if name not in tokens:
+        return []
+    at = tokens.index(name)
+    runs = []
+    for size in range(2, 6):
+        for start in range(max(0, at - size + 1), min(at, len(tokens) - size) + 1):
+            run = tokens[start : start + size]
+            runs.append(("".join(t[0] for t in run), at - start))
+    return runs
+
+
+class EntityGuard:
+    """Vetoes when one text names something (a person, place, product, acronym) that the other
+    does not mention at all: "learn Java" vs "learn Python", "Paris" vs "Lyon". A name matches
+    case-insensitively, with plurals/possessives stripped, so "France's" matches "france"."""
+
+    name = "entities"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        q, c = analyze(query), analyze(candidate.text)
+        only_q = sorted(e for e in _entities(q) if not _matches(e, c, q))
+        only_c = sorted(e for e in _entities(c) if not _matches(e, q, c))
+        if only_q or only_c:
+            parts = []
+            if only_q:
+                parts.append(f"{', '.join(only_q)} only in the query")
+            if only_c:
+                parts.append(f"{', '.join(only_c)} only in the cached text")
+            return "names differ: " + "; ".join(parts)
+        return None
+
+
+class OppositeGuard:
+    """Vetoes when a word in one text is opposed by its antonym in the other and not itself
+    present there ("before" vs "after", "buy" vs "sell", "increase" vs "decrease")."""
+
+    name = "opposites"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        q, c = analyze(query).words, analyze(candidate.text).words
+        for word in sorted(q - c):
+            opposed = _OPPOSITES.get(word)
+            if opposed is None:
+                continue
+            clash = sorted(w for w in opposed if w in c and w not in q)
+            if clash:
+                return f"opposite words: {word!r} vs {clash[0]!r}"
+        return None
+
+
+class QuestionTypeGuard:
+    """Vetoes when both texts ask a specific but different kind of question ("why" vs "when",
+    "where" vs "who"). "What"/"how"/"which" are neutral: they paraphrase all the others."""
+
+    name = "question_type"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        q, c = _question_class(analyze(query)), _question_class(analyze(candidate.text))
+        if q and c and q != c:
+            return f"different questions: {q} vs {c}"
+        return None
+
+
+def _question_class(text: Text) -> str | None:
+    # Only the wh-word opening a sentence (or after "and"/"but"), not relative clauses.
+    for i, token in enumerate(text.tokens):
+        if i in text.starts or (i > 0 and text.tokens[i - 1] in ("and", "but", "so")):
+            if token in _QUESTION_CLASSES:
+                return _QUESTION_CLASSES[token]
+            if token == "how" and i + 1 < len(text.tokens):
+                nxt = text.tokens[i + 1]
+                if nxt in ("many", "much", "long", "old", "far", "big", "often"):
+                    return "quantity"
+    return None
+
+
+class WordOrderGuard:
+    """Vetoes swapped roles: the same content words with two of them exchanged ("Alice paid
+    Bob" vs "Bob paid Alice", "flights from Paris to Rome" vs "from Rome to Paris").
+
+    The shared content words of the candidate are listed in the query's order; moving a whole
+    clause (a rotation) keeps every run intact, while a swap breaks the sequence around two
+    short runs that trade places. It only judges texts made of nearly the same content words
+    (Jaccard ``min_overlap``; 0.7 was set on PAWS, where 98% of the swaps it catches keep that
+    much overlap, while free rewordings, which also move clauses, fall below it) with at least
+    ``min_shared`` of them.
+    """
+
+    name = "word_order"
+
+    def __init__(self, *, min_shared: int = 2, min_overlap: float = 0.7) -> None:
+        self.min_shared = min_shared
+        self.min_overlap = min_overlap
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        q, c = analyze(query), analyze(candidate.text)
+        if _overlap(q, c) < self.min_overlap:
+            return None
+        swap = swapped_pair(q, c, self.min_shared)
+        if swap is not None:
+            return f"roles swapped: {swap[0]!r} and {swap[1]!r} trade places"
+        return None
+
+
+def _overlap(a: Text, b: Text) -> float:
+    """Jaccard similarity of the two texts' content words."""
+    x = {t for t in a.tokens if t not in STOPWORDS}
+    y = {t for t in b.tokens if t not in STOPWORDS}
+    return len(x & y) / len(x | y) if x or y else 1.0
+
+
+def _content_order(text: Text) -> list[str]:
+    counts = Counter(text.tokens)
+    return [
+        t
+        for t in text.tokens
+        if t not in STOPWORDS and counts[t] == 1 and not t[0].isdigit() and len(t) > 1
+    ]
+
+
+def swapped_pair(a: Text, b: Text, min_shared: int = 2) -> tuple[str, str] | None:
+    """Two content words whose order is exchanged between ``a`` and ``b``, when that looks like
+    a swap of roles rather than a moved clause; ``None`` otherwise."""
+    order_a = _content_order(a)
+    order_b = _content_order(b)
+    shared = set(order_a) & set(order_b)
+    if len(shared) < min_shared:
+        return None
+    rank = {t: i for i, t in enumerate(t for t in order_a if t in shared)}
+    seq = [rank[t] for t in order_b if t in shared]
+    # Maximal runs of consecutive ranks ("blocks") in b's order.
+    blocks: list[list[int]] = [[seq[0]]]
+    for value in seq[1:]:
+        if value == blocks[-1][-1] + 1:
+            blocks[-1].append(value)
+        else:
+            blocks.append([value])
+    if len(blocks) < 2:
+        return None
+    if len(blocks) == 2 and blocks[0][0] > blocks[1][0]:
+        return None  # a rotation: one clause moved to the front or the back
+    # A swap: two short blocks each of which sits on the other's side of some third element
+    # or of each other; a moved long clause (a block of 3+ words) is a paraphrase move.
+    inverse = {i: t for t, i in rank.items()}
+    best: tuple[int, str, str] | None = None
+    for i, first in enumerate(blocks):
+        for j in range(i + 1, len(blocks)):
+            second = blocks[j]
+            if first[0] > second[0] and len(first) <= 2 and len(second) <= 2:
+                x, y = inverse[second[0]], inverse[first[0]]
+                # Adjacent blocks joined by "and"/"or" are items of one list: their order is
+                # free ("Chelsea and Cambridge" = "Cambridge and Chelsea"). When a shared word
+                # stays between them, modifiers changed places ("eastern A and western B").
+                if j == i + 1 and (_coordinated(a, x, y) or _coordinated(b, x, y)):
+                    continue
+                # Report the widest swap: "Alice ... Bob", not "pay ... Bob".
+                if best is None or first[0] - second[0] > best[0]:
+                    best = (first[0] - second[0], x, y)
+    return None if best is None else (best[1], best[2])
+
+
+def _coordinated(text: Text, x: str, y: str) -> bool:
+    """Whether a coordinating word stands between ``x`` and ``y`` in ``text``."""
+    i, j = sorted((text.tokens.index(x), text.tokens.index(y)))
+    between = text.tokens[i + 1 : j]
+    return len(between) <= 5 and any(t in ("and", "or", "nor", "&") for t in between)
+
+
+class CrossEncoderGuard:
+    """Vetoes candidates a local cross-encoder scores below ``min_score`` (0..1).
+
+    Optional and slower (milliseconds per candidate on CPU): configure a local model directory
+    (``SEMCACHED_VERIFIER__CROSS_ENCODER_PATH``); nothing is ever fetched from a model hub. Any
+    sentence-transformers ``CrossEncoder`` trained for duplicate questions or paraphrases fits.
+
+    Example::
+
+        guard = CrossEncoderGuard("/models/my-quora-cross-encoder", min_score=0.6)
+        cache = SemanticCache(guards=[*default_guards(), guard])
+    """
+
+    name = "cross_encoder"
+
+    def __init__(
+        self, model_path: str | Path, *, min_score: float = 0.5, device: str = "cpu"
+    ) -> None:
+        from semcached.errors import ModelLoadError
+
+        path = Path(model_path)
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"no cross-encoder model at {str(path)!r} (expected a local directory with "
+                "config.json); fix SEMCACHED_VERIFIER__CROSS_ENCODER_PATH or unset it",
+                path=str(path),
+            )
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be within [0, 1], got {min_score}")
+        try:
+            from sentence_transformers import CrossEncoder
+
+            self._model: Any = CrossEncoder(str(path), device=device, local_files_only=True)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"could not load the cross-encoder at {str(path)!r}: {exc}", path=str(path)
+            ) from exc
+        self.min_score = min_score
+
+    def score(self, query: str, text: str) -> float:
+        """The model's probability that the two texts mean the same."""
+        raw = self._model.predict([(query, text)], convert_to_numpy=True)
+        value = float(raw.reshape(-1)[-1])
+        if not 0.0 <= value <= 1.0:  # logits: squash them
+            import math
+
+            value = 1.0 / (1.0 + math.exp(-value))
+        return value
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        score = self.score(query, candidate.text)
+        if score < self.min_score:
+            return f"cross-encoder score {score:.3f} < {self.min_score:.3f}"
+        return None
+
+
+GUARD_NAMES: tuple[str, ...] = (
+    "negation",
+    "dates",
+    "numbers",
+    "units",
+    "entities",
+    "opposites",
+    "question_type",
+    "word_order",
+)
+
+
+def default_guards(
+    checks: Sequence[str] | None = None,
+    *,
+    cross_encoder_path: str | Path | None = None,
+    cross_encoder_min_score: float = 0.5,
+) -> list[Guard]:
+    """The verifier's checks, cheapest first (``checks`` picks some by name).
+
+    Example::
+
+        guards = default_guards(["negation", "numbers"])
+        cache = SemanticCache(guards=guards)
+    """
+    builders: dict[str, Guard] = {
+        "negation": NegationGuard(),
+        "numbers": NumberGuard(),
+        "dates": DateGuard(),
+        "units": UnitGuard(),
+        "entities": EntityGuard(),
+        "opposites": OppositeGuard(),
+        "question_type": QuestionTypeGuard(),
+        "word_order": WordOrderGuard(),
+    }
+    names = GUARD_NAMES if checks is None else tuple(checks)
+    unknown = [n for n in names if n not in builders]
+    if unknown:
+        raise ValueError(
+            f"unknown verifier check(s) {unknown}; expected some of {list(GUARD_NAMES)}"
+        )
+    guards = [builders[n] for n in names]
+    if cross_encoder_path is not None:
+        guards.append(CrossEncoderGuard(cross_encoder_path, min_score=cross_encoder_min_score))
+    return guards
