@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -29,10 +30,20 @@ from semcached.clients.models import (
     Readiness,
     StoreReply,
 )
+from semcached.errors import ServiceUnavailableError, ServiceUnreachableError
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["FAIL_OPEN", "AsyncClient", "Client"]
+
+log = logging.getLogger("semcached.clients")
 
 Request = Mapping[str, Any]
+
+# The service being down must not fail the caller's LLM call: get_or_call goes to the provider.
+FAIL_OPEN = (ServiceUnreachableError, ServiceUnavailableError)
+
+
+def _warn_open(what: str, exc: Exception) -> None:
+    log.warning("semcached %s failed, calling the provider directly (fail open): %s", what, exc)
 
 
 def _answer_from_lookup(reply: LookupReply) -> CacheAnswer:
@@ -146,13 +157,23 @@ class Client(BaseClient):
     ) -> CacheAnswer:
         """Answer from the cache, else ``call()`` (a JSON-serialisable answer) and store it.
 
-        ``call``'s exceptions propagate unchanged and nothing is stored.
+        ``call``'s exceptions propagate unchanged and nothing is stored. Fails open: when the
+        service is unreachable or unavailable, ``call()`` answers and the answer is returned
+        unstored (a warning is logged); a rejected request or a wrong key still raises.
         """
-        reply = self.lookup(request, namespace=namespace, threshold=threshold)
-        if reply.hit:
-            return _answer_from_lookup(reply)
+        try:
+            reply = self.lookup(request, namespace=namespace, threshold=threshold)
+        except FAIL_OPEN as exc:
+            _warn_open("lookup", exc)
+        else:
+            if reply.hit:
+                return _answer_from_lookup(reply)
         response = call()
-        stored = self.store(request, response, namespace=namespace, ttl_s=ttl_s)
+        try:
+            stored = self.store(request, response, namespace=namespace, ttl_s=ttl_s)
+        except FAIL_OPEN as exc:
+            _warn_open("store", exc)
+            return CacheAnswer(response=response, source="provider")
         return CacheAnswer(
             response=response, source="provider", entry_id=stored.entry_id, stored=stored.stored
         )
@@ -259,14 +280,22 @@ class AsyncClient(BaseClient):
         threshold: float | None = None,
         ttl_s: float | None = None,
     ) -> CacheAnswer:
-        """Answer from the cache, else await ``call()`` and store its answer."""
-        reply = await self.lookup(request, namespace=namespace, threshold=threshold)
-        if reply.hit:
-            return _answer_from_lookup(reply)
+        """Answer from the cache, else await ``call()`` and store its answer (fails open)."""
+        try:
+            reply = await self.lookup(request, namespace=namespace, threshold=threshold)
+        except FAIL_OPEN as exc:
+            _warn_open("lookup", exc)
+        else:
+            if reply.hit:
+                return _answer_from_lookup(reply)
         response = call()
         if inspect.isawaitable(response):
             response = await response
-        stored = await self.store(request, response, namespace=namespace, ttl_s=ttl_s)
+        try:
+            stored = await self.store(request, response, namespace=namespace, ttl_s=ttl_s)
+        except FAIL_OPEN as exc:
+            _warn_open("store", exc)
+            return CacheAnswer(response=response, source="provider")
         return CacheAnswer(
             response=response, source="provider", entry_id=stored.entry_id, stored=stored.stored
         )

@@ -103,30 +103,30 @@ async def aget_or_call(
         )
         return _from_result(result)
     if isinstance(cache, Client):
+        # The sync client runs in a worker thread; an async ``call`` runs back on this loop.
         import asyncio
 
-        async def run() -> Any:
-            value = call()
-            return await value if inspect.isawaitable(value) else value
+        loop = asyncio.get_running_loop()
 
-        lookup = await asyncio.to_thread(
-            cache.lookup, request, namespace=namespace, threshold=threshold
-        )
-        if lookup.hit:
-            return CacheAnswer(
-                response=lookup.response,
-                source=lookup.kind or "exact",
-                similarity=lookup.similarity,
-                entry_id=lookup.entry_id,
-            )
-        response = await run()
-        stored = await asyncio.to_thread(
-            cache.store, request, response, namespace=namespace, ttl_s=ttl_s
-        )
-        return CacheAnswer(
-            response=response, source="provider", entry_id=stored.entry_id, stored=stored.stored
+        def call_from_thread() -> Any:
+            value = call()
+            if inspect.isawaitable(value):
+                return asyncio.run_coroutine_threadsafe(_awaited(value), loop).result()
+            return value
+
+        return await asyncio.to_thread(
+            cache.get_or_call,
+            request,
+            call_from_thread,
+            namespace=namespace,
+            threshold=threshold,
+            ttl_s=ttl_s,
         )
     raise TypeError(f"expected a semcached cache or client, got {type(cache).__name__}")
+
+
+async def _awaited(value: Awaitable[Any]) -> Any:
+    return await value
 
 
 def _request_of(signature: inspect.Signature, name: str, args: Any, kwargs: Any) -> dict[str, Any]:

@@ -157,13 +157,17 @@ class LimitsAndTiming:
             await self.app(scope, receive, send)
             return
         length = _content_length(scope)
+        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            # A chunked body declares no length: read it here, within the bound, and replay it.
+            receive, length = await self._buffered(receive)
         if length is not None and length > self.max_body_bytes:
             await _send_json(
                 send,
                 413,
                 error_body(
                     "payload_too_large",
-                    f"the body is {length} bytes; at most {self.max_body_bytes} are accepted",
+                    f"the body is {length} bytes or more; at most {self.max_body_bytes} are "
+                    "accepted",
                     fix="send a smaller request, or raise SEMCACHED_SERVICE__MAX_BODY_BYTES",
                 ),
             )
@@ -186,6 +190,35 @@ class LimitsAndTiming:
                 metrics.http_latency.labels(
                     route=template, method=scope["method"], status=f"{status['code'] // 100}xx"
                 ).observe(time.perf_counter() - start)
+
+    async def _buffered(self, receive: Receive) -> tuple[Receive, int | None]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return _replay([message]), None  # the client went away: let the app see it
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body_bytes:
+                return receive, size
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        return _replay([{"type": "http.request", "body": body, "more_body": False}], receive), None
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 def _content_length(scope: Scope) -> int | None:

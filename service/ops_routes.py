@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -62,7 +63,7 @@ async def readyz(request: Request) -> JSONResponse:
     body: dict[str, Any] = Readiness(
         status="not_ready" if down else "ready",
         backends=backends,
-        upstream=request.app.state.settings.upstream_url,
+        upstream=_without_credentials(request.app.state.settings.upstream_url),
     ).model_dump()
     if not down:
         return JSONResponse(body)
@@ -78,6 +79,18 @@ async def readyz(request: Request) -> JSONResponse:
         )
     )
     return JSONResponse(body, status_code=503)
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """The upstream URL as safe to show: any ``user:password@`` removed."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def _check(fn: Any) -> BackendStatus:

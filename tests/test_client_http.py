@@ -215,3 +215,45 @@ def test_unreachable_real_port() -> None:
 def test_base_url_must_be_http() -> None:
     with pytest.raises(ValueError, match="http"):
         Client("127.0.0.1:8080")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda request: (_ for _ in ()).throw(httpx.ConnectError("refused", request=request)),
+        lambda request: httpx.Response(
+            503, json={"error": {"type": "backend_unavailable", "message": "redis down"}}
+        ),
+    ],
+    ids=["unreachable", "unavailable"],
+)
+def test_get_or_call_fails_open_when_the_service_is_down(failure: Any) -> None:
+    """The caller still gets the provider's answer, unstored, when semcached is down."""
+    client = Client(
+        "http://semcached.test",
+        transport=httpx.MockTransport(failure),
+        retry=RetryPolicy(retries=0),
+    )
+    answer = client.get_or_call(chat(QUESTION), lambda: {"answer": 42})
+    assert answer.response == {"answer": 42}
+    assert answer.source == "provider"
+    assert answer.stored is False
+
+    async def scenario() -> Any:
+        async def handler(request: httpx.Request) -> httpx.Response:
+            return failure(request)  # type: ignore[no-any-return]
+
+        async with AsyncClient(
+            "http://semcached.test",
+            transport=httpx.MockTransport(handler),
+            retry=RetryPolicy(retries=0),
+        ) as aclient:
+            return await aclient.get_or_call(chat(QUESTION), lambda: {"answer": 43})
+
+    assert asyncio.run(scenario()).response == {"answer": 43}
+
+
+def test_get_or_call_does_not_hide_a_rejected_request() -> None:
+    client = Client("http://semcached.test", transport=_error(422, "invalid_request", "threshold"))
+    with pytest.raises(ServiceRequestError):
+        client.get_or_call(chat(QUESTION), lambda: {"answer": 42}, threshold=0.5)

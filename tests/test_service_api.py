@@ -292,3 +292,31 @@ def test_bad_input_is_a_4xx_naming_the_field_and_the_fix(
     assert error["message"]
     if status != 404 or field is not None:
         assert error["fix"]
+
+
+def test_chunked_bodies_are_bounded_too(http: httpx.Client, ns: str) -> None:
+    """A body without Content-Length is read within the limit: 413 beyond it, served below."""
+
+    def chunks(total: int) -> Iterator[bytes]:
+        yield b'{"request": {"model": "m", "messages": [{"role": "user", "content": "'
+        yield b"x" * total
+        yield b'"}]}, "namespace": "' + ns.encode() + b'"}'
+
+    big = http.post("/v1/cache/lookup", content=chunks(MAX_BODY_BYTES + 10))
+    assert big.status_code == 413
+    assert big.json()["error"]["type"] == "payload_too_large"
+    small = http.post(
+        "/v1/cache/lookup", content=chunks(10), headers={"Content-Type": "application/json"}
+    )
+    assert small.status_code == 200
+    assert small.json()["hit"] is False
+
+
+def test_readyz_never_shows_upstream_credentials() -> None:
+    from semcached.service.ops_routes import _without_credentials
+
+    assert _without_credentials("https://user:pw@llm.example:8443/v1") == (
+        "https://llm.example:8443/v1"
+    )
+    assert _without_credentials("https://api.openai.com/v1") == "https://api.openai.com/v1"
+    assert _without_credentials(None) is None
