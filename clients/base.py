@@ -24,7 +24,7 @@ from semcached.errors import (
     ServiceUnreachableError,
 )
 
-__all__ = ["DEFAULT_TIMEOUT_S", "BaseClient", "Call", "RetryPolicy"]
+__all__ = ["DEFAULT_TIMEOUT_S", "BaseClient", "Call", "RetryPolicy", "error_from_response"]
 
 DEFAULT_TIMEOUT_S = 10.0
 M = TypeVar("M", bound=BaseModel)

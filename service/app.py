@@ -50,7 +50,7 @@ from semcached.service.errors import error_body, install_error_handlers
 from semcached.service.metrics import ServiceMetrics
 from semcached.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["LimitsAndTiming", "create_app"]
 
 log = logging.getLogger("semcached.service")
 KNOWLEDGE_MODULE = "semcached.service.knowledge_routes"

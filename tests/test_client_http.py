@@ -257,3 +257,38 @@ def test_get_or_call_does_not_hide_a_rejected_request() -> None:
     client = Client("http://semcached.test", transport=_error(422, "invalid_request", "threshold"))
     with pytest.raises(ServiceRequestError):
         client.get_or_call(chat(QUESTION), lambda: {"answer": 42}, threshold=0.5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "semcached.clients",
+        "semcached.clients.base",
+        "semcached.clients.client",
+        "semcached.clients.models",
+        "semcached.clients.wrap",
+        "semcached.clients.openai_compat",
+        "semcached.service.app",
+        "semcached.service.auth",
+        "semcached.service.errors",
+        "semcached.service.metrics",
+        "semcached.service.sse",
+        "semcached.service.echo",
+    ],
+)
+def test_public_names_are_in_all(name: str) -> None:
+    import importlib
+    import inspect
+
+    module = importlib.import_module(name)
+    exported = set(module.__all__)
+    assert all(hasattr(module, symbol) for symbol in exported)
+    public = {
+        n
+        for n, v in vars(module).items()
+        if not n.startswith("_")
+        and not inspect.ismodule(v)
+        and getattr(v, "__module__", name) == name
+        and not n.isupper()
+    }
+    assert not public - exported - {"annotations"}, sorted(public - exported)

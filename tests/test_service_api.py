@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -320,3 +322,51 @@ def test_readyz_never_shows_upstream_credentials() -> None:
     )
     assert _without_credentials("https://api.openai.com/v1") == "https://api.openai.com/v1"
     assert _without_credentials(None) is None
+
+
+class GatedEmbedder:
+    """The real model, but each embed waits for the test to open the gate."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Any) -> Any:
+        self.entered.set()
+        assert self.gate.wait(timeout=30)
+        return self.inner.embed(texts)
+
+
+def test_embedding_never_blocks_the_event_loop(
+    st_embedder: SentenceTransformerEmbedder, tmp_path: Any, memory_store: Any
+) -> None:
+    """While a lookup is stuck inside the embedder, the same server keeps answering."""
+    embedder = GatedEmbedder(st_embedder)
+    cache = SemanticCache(
+        embedder=embedder,
+        exact_store=memory_store,
+        vector_backend=ChromaBackend(path=tmp_path / "chroma"),
+    )
+    with serving(create_app(service_settings(None), cache=cache)) as server:
+        pool = ThreadPoolExecutor(max_workers=1)
+        pending = pool.submit(
+            httpx.post, f"{server.url}/v1/cache/lookup", json={"request": chat(PASSWORD)}
+        )
+        assert embedder.entered.wait(timeout=30)
+        health = httpx.get(f"{server.url}/healthz", timeout=10)
+        stats = httpx.get(f"{server.url}/v1/stats", timeout=10)
+        assert not pending.done()
+        embedder.gate.set()
+        assert pending.result(timeout=30).status_code == 200
+        pool.shutdown()
+    assert health.status_code == 200
+    assert stats.status_code == 200

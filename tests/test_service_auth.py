@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -162,3 +164,39 @@ def test_serve_rejects_a_bad_upstream_url() -> None:
     result = CliRunner().invoke(main, ["serve", "--upstream-url", "api.openai.com"])
     assert result.exit_code == 2
     assert "https://api.openai.com/v1" in result.output
+
+
+def test_serve_wires_settings_echo_and_localhost_binding(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`semcached serve --host 0.0.0.0 --echo-upstream` without keys: localhost, echo upstream."""
+    import uvicorn
+
+    import semcached.service.app as app_module
+    from semcached.service.echo import ECHO_URL
+
+    seen: dict[str, Any] = {}
+
+    def fake_create_app(settings: Settings, **kwargs: Any) -> str:
+        seen["settings"], seen["kwargs"] = settings, kwargs
+        return "the-app"
+
+    def fake_run(app: Any, **kwargs: Any) -> None:
+        seen["app"], seen["run"] = app, kwargs
+
+    monkeypatch.setattr(app_module, "create_app", fake_create_app)
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setenv("SEMCACHED_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(
+        main, ["serve", "--host", "0.0.0.0", "--port", "9999", "--echo-upstream"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen["app"] == "the-app"
+    assert seen["run"]["host"] == "127.0.0.1"
+    assert seen["run"]["port"] == 9999
+    assert seen["settings"].upstream_url == ECHO_URL
+    assert seen["kwargs"]["upstream_transport"] is not None
+    assert "binds to 127.0.0.1 only" in result.output
+
+    both = CliRunner().invoke(main, ["serve", "--echo-upstream", "--upstream-url", "http://x/v1"])
+    assert both.exit_code == 2
