@@ -104,18 +104,27 @@ class ChatCompletionBody(BaseModel):
 class UpstreamError(ProviderError):
     """The upstream failed; ``status`` and ``body`` are what the caller receives."""
 
-    def __init__(self, message: str, *, status: int, body: bytes, reason: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: bytes,
+        reason: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
         self.reason = reason
+        self.headers = dict(headers or {})
 
     def response(self) -> Response:
         return Response(
             self.body,
             status_code=self.status,
             media_type="application/json",
-            headers={CACHE_HEADER: "miss"},
+            headers={**self.headers, CACHE_HEADER: "miss"},
         )
 
 
@@ -188,7 +197,19 @@ def _upstream_failure(exc: httpx.HTTPError) -> UpstreamError:
     return UpstreamError(message, status=status, body=json.dumps(body).encode(), reason=reason)
 
 
-def _http_failure(status: int, body: bytes) -> UpstreamError:
+def _passed_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The upstream's headers an SDK acts on after an error (backoff, rate limits, support)."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if name in ("retry-after", "retry-after-ms", "x-request-id")
+        or name.startswith("x-ratelimit-")
+    }
+
+
+def _http_failure(
+    status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> UpstreamError:
     try:
         parsed = json.loads(body)
     except ValueError:
@@ -203,7 +224,11 @@ def _http_failure(status: int, body: bytes) -> UpstreamError:
             )
         ).encode()
     return UpstreamError(
-        f"upstream answered HTTP {status}", status=status, body=body, reason=f"http_{status}"
+        f"upstream answered HTTP {status}",
+        status=status,
+        body=body,
+        reason=f"http_{status}",
+        headers=headers,
     )
 
 
@@ -313,7 +338,7 @@ async def _post_upstream(
         _count_failure(metrics, failure.reason)
         raise failure from exc
     if reply.status_code >= 400:
-        failure = _http_failure(reply.status_code, reply.content)
+        failure = _http_failure(reply.status_code, reply.content, _passed_headers(reply.headers))
         _count_failure(metrics, failure.reason)
         raise failure
     try:
@@ -375,7 +400,7 @@ async def _stream(
     if reply.status_code >= 400:
         content = await reply.aread()
         await reply.aclose()
-        failure = _http_failure(reply.status_code, content)
+        failure = _http_failure(reply.status_code, content, _passed_headers(reply.headers))
         _count_failure(metrics, failure.reason)
         metrics.proxy_responses.labels(cache="upstream_error").inc()
         return failure.response()

@@ -134,6 +134,9 @@ def test_upstream_error_is_returned_and_never_cached(
     failed = http.post("/v1/chat/completions", json=chat(PASSWORD))
     assert failed.status_code == 500
     assert failed.json()["error"]["message"] == "upstream exploded"
+    assert failed.headers["Retry-After"] == "7"
+    assert failed.headers["X-Request-Id"] == "req-123"
+    assert "X-Internal" not in failed.headers
 
     retried = http.post("/v1/chat/completions", json=chat(PASSWORD))
     assert retried.status_code == 200

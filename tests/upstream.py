@@ -114,6 +114,7 @@ def build_upstream_app(state: Upstream) -> FastAPI:
             return JSONResponse(
                 {"error": {"message": "upstream exploded", "type": "server_error", "code": None}},
                 status_code=failure[1],
+                headers={"Retry-After": "7", "X-Request-Id": "req-123", "X-Internal": "no"},
             )
         if not body.get("stream"):
             return JSONResponse(completion(body, number))
