@@ -71,6 +71,11 @@ from semcached.service.cli_serve import hash_key_command, serve  # noqa: E402
 
 main.add_command(serve)
 main.add_command(hash_key_command)
+from semcached.service.cli_knowledge import eval_search, ingest, search  # noqa: E402
+
+main.add_command(ingest)
+main.add_command(search)
+main.add_command(eval_search)
 from semcached.service.cli_quality import calibrate, eval_cache  # noqa: E402
 
 main.add_command(eval_cache)
