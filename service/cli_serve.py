@@ -6,6 +6,7 @@ import ipaddress
 import json
 
 import click
+from pydantic import SecretStr
 
 from semcached.settings import Settings
 
@@ -54,15 +55,28 @@ def bind_host(requested: str, *, has_keys: bool) -> tuple[str, str | None]:
     "(default: SEMCACHED_UPSTREAM_URL).",
 )
 @click.option(
+    "--redis-url",
+    default=None,
+    help="Put the exact layer on Redis, e.g. redis://127.0.0.1:6379/0 (SEMCACHED_REDIS_URL).",
+)
+@click.option(
+    "--chroma-url",
+    default=None,
+    help="Use a ChromaDB server, e.g. http://127.0.0.1:8000 (SEMCACHED_CHROMA_URL).",
+)
+@click.option(
     "--echo-upstream",
     is_flag=True,
     help="Answer misses with a built-in echo model (to try semcached without a provider).",
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 def serve(
+    *,
     host: str | None,
     port: int | None,
     upstream_url: str | None,
+    redis_url: str | None,
+    chroma_url: str | None,
     echo_upstream: bool,
     access_log: bool,
 ) -> None:
@@ -77,6 +91,10 @@ def serve(
     from semcached.service.echo import ECHO_URL, echo_transport
 
     settings = Settings()
+    if redis_url is not None:
+        settings = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
+    if chroma_url is not None:
+        settings = settings.model_copy(update={"chroma_url": chroma_url})
     if echo_upstream and upstream_url is not None:
         raise click.UsageError("give either --upstream-url or --echo-upstream, not both")
     transport = None

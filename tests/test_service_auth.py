@@ -188,13 +188,21 @@ def test_serve_wires_settings_echo_and_localhost_binding(
     monkeypatch.setattr(uvicorn, "run", fake_run)
     monkeypatch.setenv("SEMCACHED_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(
-        main, ["serve", "--host", "0.0.0.0", "--port", "9999", "--echo-upstream"]
+        main,
+        [
+            "serve",
+            *("--host", "0.0.0.0", "--port", "9999", "--echo-upstream"),
+            *("--redis-url", "redis://127.0.0.1:6379/3", "--chroma-url", "http://127.0.0.1:8000"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert seen["app"] == "the-app"
     assert seen["run"]["host"] == "127.0.0.1"
     assert seen["run"]["port"] == 9999
     assert seen["settings"].upstream_url == ECHO_URL
+    assert seen["settings"].redis_url.get_secret_value() == "redis://127.0.0.1:6379/3"
+    assert seen["settings"].chroma_url == "http://127.0.0.1:8000"
+    assert "redis://127.0.0.1:6379/3" not in result.output
     assert seen["kwargs"]["upstream_transport"] is not None
     assert "binds to 127.0.0.1 only" in result.output
 
