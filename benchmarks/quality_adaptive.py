@@ -24,73 +24,8 @@ from typing import Any
 from semcached.adaptive import AdaptiveThresholds
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.embedstore import PersistentEmbedder
-from semcached.engine import SemanticCache
-from semcached.index.exact import MemoryExactStore
-from semcached.memindex import MemoryVectorBackend
-from semcached.pairs import Pair, load_pairs, sample_pairs_path
-
-
-def _req(text: str) -> dict[str, Any]:
-    return {"model": "replay", "temperature": 0, "messages": [{"role": "user", "content": text}]}
-
-
-def stream(
-    pairs: list[Pair],
-    embedder: Any,
-    *,
-    start: float,
-    adaptive: AdaptiveThresholds | None,
-    verify: bool,
-    feedback_rate: float,
-    every: int,
-    seed: int = 0,
-) -> list[dict[str, Any]]:
-    """Replay ``pairs`` in order; one row per ``every`` lookups (cumulative figures)."""
-    rng = random.Random(seed)
-    cache = SemanticCache(
-        embedder=embedder,
-        exact_store=MemoryExactStore(max_entries=10_000),
-        vector_backend=MemoryVectorBackend(),
-        threshold=start,
-        guards=None if verify else (),
-        adaptive=adaptive,
-    )
-    ns = "replay"
-    duplicates = hits = right = 0
-    rows: list[dict[str, Any]] = []
-    window_hits = window_wrong = 0
-    for i, pair in enumerate(pairs, 1):
-        answer_a = {"answer": f"a{i}"}
-        fresh_b = answer_a if pair.label == 1 else {"answer": f"b{i}"}
-        cache.store(_req(pair.a), answer_a, namespace=ns)
-        result = cache.get_or_call(_req(pair.b), lambda fresh=fresh_b: fresh, namespace=ns,
-                                   skip_store=True)  # fmt: skip
-        duplicates += pair.label
-        if result.source == "semantic":
-            hits += 1
-            window_hits += 1
-            correct = pair.label == 1
-            right += correct
-            window_wrong += not correct
-            if adaptive is not None and rng.random() < feedback_rate:
-                assert result.lookup.entry_id is not None
-                cache.feedback(result.lookup.entry_id, correct=correct, namespace=ns)
-        cache.delete(cache.canonicalize(_req(pair.a), ns).exact_key, namespace=ns)
-        if i % every == 0 or i == len(pairs):
-            rows.append(
-                {
-                    "lookups": i,
-                    "threshold": round(cache.threshold_for(ns), 4),
-                    "hits": hits,
-                    "hit_rate_dup": round(right / duplicates, 4) if duplicates else 0.0,
-                    "false_hit_rate": round((hits - right) / hits, 4) if hits else 0.0,
-                    "window_false_hit_rate": round(window_wrong / window_hits, 4)
-                    if window_hits
-                    else 0.0,
-                }
-            )
-            window_hits = window_wrong = 0
-    return rows
+from semcached.evaluation import replay_feedback_stream
+from semcached.pairs import load_pairs, sample_pairs_path
 
 
 def main() -> int:
@@ -125,8 +60,8 @@ def main() -> int:
         compare=lambda cached, fresh: cached == fresh,
     )
     common = {"verify": not args.no_verify, "feedback_rate": args.feedback_rate, "every": every}
-    learned = stream(pairs, embedder, start=args.start, adaptive=adaptive, **common)  # type: ignore[arg-type]
-    static = stream(pairs, embedder, start=args.start, adaptive=None, **common)  # type: ignore[arg-type]
+    learned = replay_feedback_stream(pairs, embedder, start=args.start, adaptive=adaptive, **common)  # type: ignore[arg-type]
+    static = replay_feedback_stream(pairs, embedder, start=args.start, adaptive=None, **common)  # type: ignore[arg-type]
     print(
         f"bound: false-hit rate <= {args.max_false_hit_rate:.1%} of semantic hits; configured "
         f"threshold {args.start}; verifier {'off' if args.no_verify else 'on'}; {path}"

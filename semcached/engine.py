@@ -178,6 +178,8 @@ class SemanticCache:
         # guards=None: the verifier as configured (on by default); guards=(): none at all.
         self.guards: list[Guard] = list(guards) if guards is not None else _default_guards(cfg)
         self.adaptive = adaptive if adaptive is not None else _default_adaptive(cfg)
+        # After a veto of the closest candidate, do not fall back to a farther one.
+        self.stop_at_veto = cfg.verifier.stop_at_veto if cfg else True
         if self.adaptive is not None:
             self.guards.append(self.adaptive.guard())
         self.semantic = SemanticStore(
@@ -277,7 +279,9 @@ class SemanticCache:
             )
 
         start = time.perf_counter()
-        decision = decide(canon.text, candidates, threshold, self.guards)
+        decision = decide(
+            canon.text, candidates, threshold, self.guards, stop_at_veto=self.stop_at_veto
+        )
         self._observe(timings, "decide", time.perf_counter() - start)
         for rejection in decision.rejections:
             self.stats.incr(f"rejections.{rejection.guard}")

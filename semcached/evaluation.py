@@ -22,8 +22,10 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from semcached.adaptive import AdaptiveThresholds
 from semcached.decision import Guard, HitKind, MissReason
 from semcached.embeddings.base import Embedder
 from semcached.embeddings.cache import CachedEmbedder
@@ -52,6 +55,7 @@ __all__ = [
     "format_report",
     "metrics_at",
     "reliability",
+    "replay_feedback_stream",
     "replay_pairs",
     "replay_retrieval",
     "wilson",
@@ -417,6 +421,74 @@ def _vetoes(result: LookupResult) -> tuple[str, ...]:
     if result.reason not in (None, MissReason.REJECTED) and not result.hit:
         return ()
     return tuple(r.guard for r in result.decision.rejections)
+
+
+def replay_feedback_stream(
+    pairs: list[Pair],
+    embedder: Any,
+    *,
+    start: float,
+    adaptive: AdaptiveThresholds | None,
+    verify: bool,
+    feedback_rate: float,
+    every: int,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Replay ``pairs`` as live traffic with user feedback, through ``get_or_call``.
+
+    For each pair the provider's answer to ``a`` is stored, then ``b`` is asked; the provider
+    answers ``b`` with ``a``'s answer when they are duplicates, so a served hit is wrong exactly
+    on non-duplicates. Each served semantic hit gets ``feedback(correct=...)`` with probability
+    ``feedback_rate`` (when ``adaptive`` is given; its ``compare`` also probes near misses).
+    Returns one row per ``every`` lookups: the threshold in force, hits, the hit rate on
+    duplicates and the false-hit rate (wrong share of hits), cumulative and in the window.
+    """
+    rng = random.Random(seed)
+    cache = SemanticCache(
+        embedder=embedder,
+        exact_store=MemoryExactStore(max_entries=10_000),
+        vector_backend=MemoryVectorBackend(),
+        threshold=start,
+        guards=None if verify else (),
+        adaptive=adaptive,
+    )
+    ns = "replay"
+    duplicates = hits = right = 0
+    rows: list[dict[str, Any]] = []
+    window_hits = window_wrong = 0
+    for i, pair in enumerate(pairs, 1):
+        answer_a = {"answer": f"a{i}"}
+        fresh_b = answer_a if pair.label == 1 else {"answer": f"b{i}"}
+        cache.store(_request(pair.a), answer_a, namespace=ns)
+        result = cache.get_or_call(
+            _request(pair.b), functools.partial(dict, fresh_b), namespace=ns, skip_store=True
+        )
+        duplicates += pair.label
+        if result.source == "semantic":
+            hits += 1
+            window_hits += 1
+            correct = pair.label == 1
+            right += correct
+            window_wrong += not correct
+            if adaptive is not None and rng.random() < feedback_rate:
+                assert result.lookup.entry_id is not None
+                cache.feedback(result.lookup.entry_id, correct=correct, namespace=ns)
+        cache.delete(cache.canonicalize(_request(pair.a), ns).exact_key, namespace=ns)
+        if i % every == 0 or i == len(pairs):
+            rows.append(
+                {
+                    "lookups": i,
+                    "threshold": round(cache.threshold_for(ns), 4),
+                    "hits": hits,
+                    "hit_rate_dup": round(right / duplicates, 4) if duplicates else 0.0,
+                    "false_hit_rate": round((hits - right) / hits, 4) if hits else 0.0,
+                    "window_false_hit_rate": round(window_wrong / window_hits, 4)
+                    if window_hits
+                    else 0.0,
+                }
+            )
+            window_hits = window_wrong = 0
+    return rows
 
 
 # -- one call for the CLI and the notebook ------------------------------------------------------

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from semcached.decision import Candidate, Guard
+
+log = logging.getLogger("semcached.guards")
 
 __all__ = [
     "GUARD_NAMES",
@@ -257,14 +260,31 @@ def _fmt(values: Sequence[object] | set[str] | frozenset[str]) -> str:
 # -- the checks -------------------------------------------------------------------------------
 
 
-class NegationGuard:
+class _Check:
+    """Base of the checks: a check that fails on unexpected input vetoes (never fail wrong)
+    instead of failing the lookup."""
+
+    name = "check"
+
+    def check(self, query: str, candidate: Candidate) -> str | None:
+        try:
+            return self._check(query, candidate)
+        except Exception as exc:  # a bug on odd input must neither fail the lookup nor serve
+            log.warning("verifier check %s failed, vetoing: %r", self.name, exc)
+            return f"the {self.name} check failed ({type(exc).__name__}), not serving to be safe"
+
+    def _check(self, query: str, candidate: Candidate) -> str | None:
+        raise NotImplementedError
+
+
+class NegationGuard(_Check):
     """Vetoes when one text is negated and the other is not ("can I" vs "can I not").
 
     A leading "No," answers rather than negates, so it does not count."""
 
     name = "negation"
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = _negated(analyze(query)), _negated(analyze(candidate.text))
         if q != c:
             return f"only {'the query' if q else 'the cached text'} is negated"
@@ -288,17 +308,17 @@ def _numbers(text: Text) -> list[str]:
     for i, token in enumerate(text.tokens):
         if token in _SCALES:
             previous = values[-1] if values and i > 0 else None
-            if previous is not None and previous.isdigit() and _is_number(text.tokens[i - 1]):
+            if previous is not None and previous.isdecimal() and _is_number(text.tokens[i - 1]):
                 values[-1] = str(int(previous) * _SCALES[token])
             continue
-        if token[0].isdigit():
+        if token[0].isdecimal():
             value = token.rstrip("stndrhkm") or token
             value = value.replace(",", "")
             if re.fullmatch(r"\d+\.\d+", value):
                 value = str(float(value)).rstrip("0").rstrip(".")
-            elif value.isdigit():
+            elif value.isdecimal():
                 value = str(int(value))
-            if token.endswith("k") and value.isdigit():
+            if token.endswith("k") and value.isdecimal():
                 value = str(int(value) * 1000)
             values.append(value)
         elif token in _NUMBER_WORDS and not (i > 0 and text.tokens[i - 1] in ("a", "the")):
@@ -306,13 +326,13 @@ def _numbers(text: Text) -> list[str]:
     return values
 
 
-class NumberGuard:
+class NumberGuard(_Check):
     """Vetoes when the texts carry different numbers ("top 5" vs "top 10"); number words
     ("five") count, and "1,000", "1000" and "1k" are the same number."""
 
     name = "numbers"
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         # Sets, not counts: "3 ways: 1. ... 2. ... 3. ..." restates a number it lists.
         q, c = set(_numbers(analyze(query))), set(_numbers(analyze(candidate.text)))
         if q != c:
@@ -321,7 +341,7 @@ class NumberGuard:
 
 
 def _is_number(token: str) -> bool:
-    return token[0].isdigit() or token in _NUMBER_WORDS
+    return token[0].isdecimal() or token in _NUMBER_WORDS
 
 
 def _dates(text: Text) -> set[str]:
@@ -331,7 +351,7 @@ def _dates(text: Text) -> set[str]:
         cased = text.cased[i]
         if token in _MONTHS and (len(token) > 3 or cased[0].isupper()):
             near_number = any(
-                0 <= j < len(tokens) and tokens[j][0].isdigit() for j in (i - 1, i + 1)
+                0 <= j < len(tokens) and tokens[j][0].isdecimal() for j in (i - 1, i + 1)
             )
             # "may" and "march" are verbs far more often than months
             if token in ("may", "march") and not near_number and not cased[0].isupper():
@@ -354,13 +374,13 @@ def _dates(text: Text) -> set[str]:
     return found
 
 
-class DateGuard:
+class DateGuard(_Check):
     """Vetoes when the texts name different dates: years, months, weekdays, "today" vs
     "tomorrow", "next week" vs "last week"."""
 
     name = "dates"
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = _dates(analyze(query)), _dates(analyze(candidate.text))
         if q != c:
             return f"dates differ: {_fmt(q) or 'none'} vs {_fmt(c) or 'none'}"
@@ -374,7 +394,7 @@ def _units(text: Text) -> list[tuple[str, str]]:
         unit = _UNITS.get(token)
         if unit is None:
             continue
-        after_number = i > 0 and tokens[i - 1][0].isdigit()
+        after_number = i > 0 and tokens[i - 1][0].isdecimal()
         if token in _AMBIGUOUS_UNITS and not after_number:
             continue
         found.append(unit)
@@ -384,13 +404,13 @@ def _units(text: Text) -> list[tuple[str, str]]:
     return found
 
 
-class UnitGuard:
+class UnitGuard(_Check):
     """Vetoes when both texts measure the same kind of quantity in different units ("km" vs
     "miles", "$" vs "€"), or convert between the same units the other way round."""
 
     name = "units"
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = _units(analyze(query)), _units(analyze(candidate.text))
         for dimension in {d for d, _ in q} & {d for d, _ in c}:
             qs = [u for d, u in q if d == dimension]
@@ -408,9 +428,9 @@ def _entities(text: Text) -> set[str]:
     found: set[str] = set()
     for i, token in enumerate(text.cased):
         lowered = text.tokens[i]
-        if lowered in STOPWORDS or lowered in NEGATIONS or len(token) < 2 or token[0].isdigit():
+        if lowered in STOPWORDS or lowered in NEGATIONS or len(token) < 2 or token[0].isdecimal():
             continue
-        mixed = any(ch.isdigit() for ch in token) and any(ch.isalpha() for ch in token)
+        mixed = any(ch.isdecimal() for ch in token) and any(ch.isalpha() for ch in token)
         capital = token[0].isupper() and i not in text.starts
         inner_capital = any(ch.isupper() for ch in token[1:])
         if (
@@ -480,14 +500,14 @@ def _acronyms_around(name: str, text: Text) -> list[tuple[str, int]]:
     return runs
 
 
-class EntityGuard:
+class EntityGuard(_Check):
     """Vetoes when one text names something (a person, place, product, acronym) that the other
     does not mention at all: "learn Java" vs "learn Python", "Paris" vs "Lyon". A name matches
     case-insensitively, with plurals/possessives stripped, so "France's" matches "france"."""
 
     name = "entities"
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = analyze(query), analyze(candidate.text)
         only_q = sorted(e for e in _entities(q) if not _matches(e, c, q))
         only_c = sorted(e for e in _entities(c) if not _matches(e, q, c))
@@ -501,13 +521,13 @@ class EntityGuard:
         return None
 
 
-class OppositeGuard:
+class OppositeGuard(_Check):
     """Vetoes when a word in one text is opposed by its antonym in the other and not itself
     present there ("before" vs "after", "buy" vs "sell", "increase" vs "decrease")."""
 
     name = "opposites"
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = analyze(query).words, analyze(candidate.text).words
         for word in sorted(q - c):
             opposed = _OPPOSITES.get(word)
@@ -519,13 +539,13 @@ class OppositeGuard:
         return None
 
 
-class QuestionTypeGuard:
+class QuestionTypeGuard(_Check):
     """Vetoes when both texts ask a specific but different kind of question ("why" vs "when",
     "where" vs "who"). "What"/"how"/"which" are neutral: they paraphrase all the others."""
 
     name = "question_type"
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = _question_class(analyze(query)), _question_class(analyze(candidate.text))
         if q and c and q != c:
             return f"different questions: {q} vs {c}"
@@ -545,7 +565,7 @@ def _question_class(text: Text) -> str | None:
     return None
 
 
-class WordOrderGuard:
+class WordOrderGuard(_Check):
     """Vetoes swapped roles: the same content words with two of them exchanged ("Alice paid
     Bob" vs "Bob paid Alice", "flights from Paris to Rome" vs "from Rome to Paris").
 
@@ -563,7 +583,7 @@ class WordOrderGuard:
         self.min_shared = min_shared
         self.min_overlap = min_overlap
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = analyze(query), analyze(candidate.text)
         if _overlap(q, c) < self.min_overlap:
             return None
@@ -585,7 +605,7 @@ def _content_order(text: Text) -> list[str]:
     return [
         t
         for t in text.tokens
-        if t not in STOPWORDS and counts[t] == 1 and not t[0].isdigit() and len(t) > 1
+        if t not in STOPWORDS and counts[t] == 1 and not t[0].isdecimal() and len(t) > 1
     ]
 
 
@@ -637,7 +657,7 @@ def _coordinated(text: Text, x: str, y: str) -> bool:
     return len(between) <= 5 and any(t in ("and", "or", "nor", "&") for t in between)
 
 
-class CrossEncoderGuard:
+class CrossEncoderGuard(_Check):
     """Vetoes candidates a local cross-encoder scores below ``min_score`` (0..1).
 
     Optional and slower (milliseconds per candidate on CPU): configure a local model directory
@@ -686,7 +706,7 @@ class CrossEncoderGuard:
             value = 1.0 / (1.0 + math.exp(-value))
         return value
 
-    def check(self, query: str, candidate: Candidate) -> str | None:
+    def _check(self, query: str, candidate: Candidate) -> str | None:
         score = self.score(query, candidate.text)
         if score < self.min_score:
             return f"cross-encoder score {score:.3f} < {self.min_score:.3f}"

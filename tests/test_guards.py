@@ -196,3 +196,38 @@ def test_verifier_is_cheap() -> None:
         timings.append(time.perf_counter() - start)
     timings.sort()
     assert timings[len(timings) // 2] < 0.001
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_checks_handle_any_unicode_without_failing(query: str, cached: str) -> None:
+    """No check raises on odd input ("²", "٣", lone marks...); had one, it would veto rather
+    than fail the lookup."""
+    for guard in default_guards():
+        guard._check(query, cand(cached))  # type: ignore[attr-defined]
+
+
+def test_a_failing_check_vetoes_instead_of_failing() -> None:
+    class Broken(NumberGuard):
+        def _check(self, query: str, candidate: Candidate) -> str | None:
+            raise RuntimeError("boom")
+
+    assert "failed" in (Broken().check("a", cand("b")) or "")
+
+
+@settings(max_examples=150, deadline=None)
+@given(quality_texts, st.lists(st.tuples(quality_texts, similarities), max_size=5), similarities)
+def test_stopping_at_a_veto_never_adds_hits(
+    query: str, stored: list[tuple[str, float]], threshold: float
+) -> None:
+    """With ``stop_at_veto`` a veto of the closest candidate is a miss: hits only go away, and
+    what is served is the closest candidate above the threshold."""
+    candidates = [cand(text, sim, f"c{i}") for i, (text, sim) in enumerate(stored)]
+    guards = default_guards()
+    fallback = decide(query, candidates, threshold, guards)
+    strict = decide(query, candidates, threshold, guards, stop_at_veto=True)
+    if strict.hit:
+        assert fallback.hit and fallback.candidate == strict.candidate
+        assert strict.candidate is not None
+        assert strict.candidate.similarity == max(c.similarity for c in candidates)
+    assert len(strict.rejections) <= 1
