@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from semcached.aengine import AsyncSemanticCache
+from semcached.decision import MissReason
 from semcached.engine import LookupResult
 from semcached.errors import InvalidRequestError, ProviderError
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
@@ -308,7 +309,8 @@ async def chat_completions(
         return JSONResponse(result.response, headers=_hit_headers(result.lookup))
     outcome: str = result.source  # coalesced: answered by a concurrent twin's call
     if result.source == "provider":
-        outcome = "bypass" if skip_lookup else "miss"
+        bypassed = skip_lookup or result.lookup.reason is MissReason.BYPASSED
+        outcome = "bypass" if bypassed else "miss"
     metrics.proxy_responses.labels(cache=outcome).inc()
     headers = {
         CACHE_HEADER: outcome,

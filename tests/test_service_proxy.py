@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
 import redis
 
+from semcached.embeddings import CachedEmbedder
+from semcached.engine import SemanticCache
+from semcached.index import ChromaBackend, MemoryExactStore
 from semcached.service.app import create_app
 from tests.servers import free_port
 from tests.servicekit import Service, chat, service_settings
@@ -328,3 +332,26 @@ def test_echo_upstream_answers_misses_like_a_provider(service: Service, ns: str)
     assert texts == [f"(echo) You asked: {PASSWORD}"] * 3
     assert streamed == f"(echo) You asked: {OTHER}"
     assert 'route="/v1/chat/completions"' in metrics
+
+
+def test_policy_bypass_for_sampled_requests_is_reported(
+    service: Service, upstream: Upstream, st_embedder: Any, tmp_path: Any
+) -> None:
+    """With nondeterministic='bypass', temperature > 0 is never cached, and the header says so."""
+    cache = SemanticCache(
+        embedder=CachedEmbedder(st_embedder),
+        exact_store=MemoryExactStore(),
+        vector_backend=ChromaBackend(path=tmp_path / "chroma"),
+        nondeterministic="bypass",
+    )
+    app = create_app(service_settings(service.settings.upstream_url), cache=cache)
+    with serving(app) as server:
+        kinds = [
+            httpx.post(
+                f"{server.url}/v1/chat/completions", json=chat(PASSWORD, temperature=0.7)
+            ).headers["X-Semcached-Cache"]
+            for _ in range(2)
+        ]
+    cache.close()
+    assert kinds == ["bypass", "bypass"]
+    assert upstream.count == 2
