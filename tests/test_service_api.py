@@ -370,3 +370,20 @@ def test_embedding_never_blocks_the_event_loop(
         pool.shutdown()
     assert health.status_code == 200
     assert stats.status_code == 200
+
+
+def test_an_unexpected_error_is_still_a_json_500(service: Service) -> None:
+    """Never a bare 500: a bug in a route leaves as the JSON error shape."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(service_settings(None), cache=service.cache)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        reply = client.get("/boom")
+    assert reply.status_code == 500
+    assert reply.json()["error"]["type"] == "internal_error"
+    assert "RuntimeError" in reply.json()["error"]["message"]
