@@ -23,12 +23,31 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from semcached.decision import Candidate, Guard
+from semcached.guard_text import (
+    ALIASES,
+    AMBIGUOUS_UNITS,
+    MONTHS,
+    NEGATIONS,
+    NUMBER_WORDS,
+    OPPOSITES,
+    PERIODS,
+    QUESTION_CLASSES,
+    RELATIVE_DAYS,
+    RELATIVE_MODIFIERS,
+    SCALES,
+    STOPWORDS,
+    UNITS,
+    WEEKDAYS,
+    Text,
+    analyze,
+    fmt,
+    stem,
+    words,
+)
 
 log = logging.getLogger("semcached.guards")
 
@@ -45,217 +64,6 @@ __all__ = [
     "WordOrderGuard",
     "default_guards",
 ]
-
-# -- text analysis (shared by every check; cached because the query is checked per candidate) --
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-# Numbers (with an ordinal/plural/k suffix), else words; a word may hold digits ("v2", "gpt4")
-# and hyphens ("no-code", "state-of-the-art").
-_TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s|k|m)?\b|[^\W_]+(?:[-'\u2019][^\W_]+)*")
-
-STOPWORDS = frozenset(
-    _words(
-        """a an the of to in on at for from by with about as into onto over under than then and or
-        but if so is are was were be been being am do does did doing have has had having i me my
-        mine we us our you your yours he him his she her hers it its they them their this that
-        these those there here what which who whom whose why how when where can could should
-        would will shall may might must get got getting some any all each every such very just
-        also too much many more most own same other another only really one ones s t way ways
-        thing things make makes made good best better"""
-    )
-)
-
-NEGATIONS = frozenset(
-    _words(
-        """not no never none nobody nothing neither nor cannot cant dont doesnt didnt isnt arent
-        wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt aint nowhere"""
-    )
-)
-
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        _words(
-            """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
-            fifteen sixteen seventeen eighteen nineteen twenty"""
-        )
-    )
-}
-_NUMBER_WORDS.update(
-    {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-     "ninety": 90}
-)  # fmt: skip
-# Scale words count only after a number ("5 million"); "thousands of" is no number.
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "dozen": 12}
-# "one" is too often a pronoun ("which one", "one should") to count as a number.
-del _NUMBER_WORDS["one"]
-
-_MONTHS = {
-    name: i + 1
-    for i, names in enumerate(
-        [
-            "january jan",
-            "february feb",
-            "march mar",
-            "april apr",
-            "may",
-            "june jun",
-            "july jul",
-            "august aug",
-            "september sep sept",
-            "october oct",
-            "november nov",
-            "december dec",
-        ]
-    )
-    for name in names.split()
-}
-_WEEKDAYS = {
-    name: i
-    for i, names in enumerate(
-        [
-            "monday mon",
-            "tuesday tue tues",
-            "wednesday wed",
-            "thursday thu thurs",
-            "friday fri",
-            "saturday sat",
-            "sunday sun",
-        ]
-    )
-    for name in names.split()
-}
-_RELATIVE_DAYS = frozenset(_words("""today tomorrow yesterday tonight weekend weekday weekdays"""))
-_RELATIVE_MODIFIERS = frozenset(["next", "last", "this", "previous", "coming", "past"])
-_PERIODS = frozenset(["day", "week", "month", "year", "decade", "century", "quarter"])
-
-# unit -> (dimension, canonical unit)
-_UNITS: dict[str, tuple[str, str]] = {}
-for _dimension, _groups in {
-    "length": ["km kms kilometer kilometers kilometre kilometres", "mi mile miles",
-               "m meter meters metre metres", "cm centimeter centimeters",
-               "mm millimeter millimeters", "ft foot feet", "in inch inches", "yd yard yards"],
-    "mass": ["kg kgs kilogram kilograms kilo kilos", "g gram grams", "lb lbs pound pounds",
-             "oz ounce ounces", "ton tons tonne tonnes"],
-    "temperature": ["c celsius centigrade", "f fahrenheit", "kelvin"],
-    "volume": ["l liter liters litre litres", "ml milliliter milliliters", "gallon gallons",
-               "cup cups", "pint pints"],
-    "data": ["kb kilobyte kilobytes", "mb megabyte megabytes", "gb gigabyte gigabytes",
-             "tb terabyte terabytes", "bit bits", "byte bytes"],
-    "currency": ["usd dollar dollars $", "eur euro euros €", "gbp £ sterling", "inr rupee rupees",
-                 "rs", "jpy yen ¥", "cny yuan rmb", "bitcoin btc", "cent cents"],
-    "speed": ["mph", "kph kmh"],
-    "time": ["ms millisecond milliseconds", "sec second seconds", "min minute minutes",
-             "hr hrs hour hours"],
-}.items():  # fmt: skip
-    for _group in _groups:
-        _names = _group.split()
-        for _name in _names:
-            _UNITS[_name] = (_dimension, _names[0])
-# single letters are units only right after a number ("5 m", "30 c")
-_AMBIGUOUS_UNITS = frozenset(
-    {"m", "c", "f", "g", "l", "in", "min", "sec", "sat", "sun", "rs", "cup", "cups"}
-)
-
-_OPPOSITES_LIST = _words(
-    """before:after above:below more:less most:least best:worst increase:decrease
-    increases:decreases increasing:decreasing buy:sell buying:selling add:remove
-    enable:disable start:stop open:close import:export upload:download minimum:maximum
-    min:max win:lose true:false positive:negative advantages:disadvantages pros:cons
-    male:female men:women boy:girl boys:girls husband:wife hot:cold high:low higher:lower
-    highest:lowest fast:slow faster:slower north:south east:west left:right input:output
-    send:receive encrypt:decrypt encode:decode ascending:descending rise:fall
-    cheap:expensive cheapest:costliest first:last inside:outside allow:deny accept:reject
-    legal:illegal possible:impossible like:dislike love:hate success:failure strong:weak
-    strengths:weaknesses rich:poor gain:lose good:bad easy:hard easiest:hardest young:old
-    younger:older big:small bigger:smaller biggest:smallest largest:smallest long:short
-    longer:shorter import:export in:out entry:exit push:pull mother:father son:daughter
-    brother:sister internal:external private:public online:offline with:without always:never
-    everyone:no-one"""
-)
-_OPPOSITES: dict[str, frozenset[str]] = {}
-for _pair in _OPPOSITES_LIST:
-    _x, _y = _pair.split(":")
-    _OPPOSITES[_x] = _OPPOSITES.get(_x, frozenset()) | {_y}
-    _OPPOSITES[_y] = _OPPOSITES.get(_y, frozenset()) | {_x}
-# too common as prepositions/particles to oppose each other reliably
-for _weak in ("in", "out", "like", "left", "right", "last", "first", "old"):
-    _OPPOSITES.pop(_weak, None)
-
-_QUESTION_CLASSES = {
-    "why": "reason",
-    "when": "time",
-    "where": "place",
-    "who": "person",
-    "whom": "person",
-    "whose": "person",
-}
-_ALIASES = {
-    "us": "usa",
-    "u.s": "usa",
-    "america": "usa",
-    "states": "usa",
-    "uk": "britain",
-    "england": "britain",
-    "nyc": "york",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A text broken down once for every check."""
-
-    raw: str
-    tokens: tuple[str, ...]  # lowercased word and number tokens, in order
-    cased: tuple[str, ...]  # the same tokens, original case
-    starts: frozenset[int]  # indexes of tokens that start a sentence
-    words: frozenset[str] = field(default_factory=frozenset)
-
-
-def _squash(token: str) -> str:
-    token = token.replace("\u2019", "'")
-    if token.endswith("'s"):
-        token = token[:-2]  # possessive: "France's" is "france"
-    return token.replace("'", "")
-
-
-@lru_cache(maxsize=4096)
-def analyze(text: str) -> Text:
-    """Tokenize ``text`` (cached: the query is compared with several candidates)."""
-    cased: list[str] = []
-    starts: set[int] = {0}
-    last_end = 0
-    for match in _TOKEN.finditer(text):
-        gap = text[last_end : match.start()]
-        if cased and any(ch in gap for ch in ".?!:;\n"):
-            starts.add(len(cased))
-        cased.append(match.group())
-        last_end = match.end()
-    lowered = tuple(_squash(t.lower()) for t in cased)
-    return Text(
-        raw=text,
-        tokens=lowered,
-        cased=tuple(cased),
-        starts=frozenset(starts),
-        words=frozenset(lowered),
-    )
-
-
-def _stem(word: str) -> str:
-    """A crude plural/possessive strip, enough to match "France's" with "France"."""
-    for suffix in ("ies", "es", "s"):
-        if len(word) > 4 and word.endswith(suffix):
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
-
-
-def _fmt(values: Sequence[object] | set[str] | frozenset[str]) -> str:
-    return ", ".join(sorted(map(str, values)))
-
 
 # -- the checks -------------------------------------------------------------------------------
 
@@ -300,16 +108,16 @@ def _negated(text: Text) -> bool:
     return False
 
 
-_AUX = frozenset(_words("""do does did is are was were wo would should could has have had ca ai"""))
+_AUX = frozenset(words("""do does did is are was were wo would should could has have had ca ai"""))
 
 
 def _numbers(text: Text) -> list[str]:
     values: list[str] = []
     for i, token in enumerate(text.tokens):
-        if token in _SCALES:
+        if token in SCALES:
             previous = values[-1] if values and i > 0 else None
             if previous is not None and previous.isdecimal() and _is_number(text.tokens[i - 1]):
-                values[-1] = str(int(previous) * _SCALES[token])
+                values[-1] = str(int(previous) * SCALES[token])
             continue
         if token[0].isdecimal():
             value = token.rstrip("stndrhkm") or token
@@ -321,8 +129,8 @@ def _numbers(text: Text) -> list[str]:
             if token.endswith("k") and value.isdecimal():
                 value = str(int(value) * 1000)
             values.append(value)
-        elif token in _NUMBER_WORDS and not (i > 0 and text.tokens[i - 1] in ("a", "the")):
-            values.append(str(_NUMBER_WORDS[token]))
+        elif token in NUMBER_WORDS and not (i > 0 and text.tokens[i - 1] in ("a", "the")):
+            values.append(str(NUMBER_WORDS[token]))
     return values
 
 
@@ -336,12 +144,12 @@ class NumberGuard(_Check):
         # Sets, not counts: "3 ways: 1. ... 2. ... 3. ..." restates a number it lists.
         q, c = set(_numbers(analyze(query))), set(_numbers(analyze(candidate.text)))
         if q != c:
-            return f"numbers differ: {_fmt(q) or 'none'} vs {_fmt(c) or 'none'}"
+            return f"numbers differ: {fmt(q) or 'none'} vs {fmt(c) or 'none'}"
         return None
 
 
 def _is_number(token: str) -> bool:
-    return token[0].isdecimal() or token in _NUMBER_WORDS
+    return token[0].isdecimal() or token in NUMBER_WORDS
 
 
 def _dates(text: Text) -> set[str]:
@@ -349,7 +157,7 @@ def _dates(text: Text) -> set[str]:
     tokens = text.tokens
     for i, token in enumerate(tokens):
         cased = text.cased[i]
-        if token in _MONTHS and (len(token) > 3 or cased[0].isupper()):
+        if token in MONTHS and (len(token) > 3 or cased[0].isupper()):
             near_number = any(
                 0 <= j < len(tokens) and tokens[j][0].isdecimal() for j in (i - 1, i + 1)
             )
@@ -358,16 +166,16 @@ def _dates(text: Text) -> set[str]:
                 continue
             if token == "may" and not near_number:
                 continue
-            found.add(f"month:{_MONTHS[token]}")
-        elif token.endswith("days") and token[:-1] in _WEEKDAYS:
-            found.add(f"weekday:{_WEEKDAYS[token[:-1]]}")  # "on Sundays"
-        elif token in _WEEKDAYS and (len(token) > 3 or cased[0].isupper()):
+            found.add(f"month:{MONTHS[token]}")
+        elif token.endswith("days") and token[:-1] in WEEKDAYS:
+            found.add(f"weekday:{WEEKDAYS[token[:-1]]}")  # "on Sundays"
+        elif token in WEEKDAYS and (len(token) > 3 or cased[0].isupper()):
             if token in ("sun", "sat", "wed") and not cased[0].isupper():
                 continue
-            found.add(f"weekday:{_WEEKDAYS[token]}")
-        elif token in _RELATIVE_DAYS:
+            found.add(f"weekday:{WEEKDAYS[token]}")
+        elif token in RELATIVE_DAYS:
             found.add(token.removesuffix("s"))
-        elif token in _PERIODS and i > 0 and tokens[i - 1] in _RELATIVE_MODIFIERS:
+        elif token in PERIODS and i > 0 and tokens[i - 1] in RELATIVE_MODIFIERS:
             found.add(f"{tokens[i - 1]} {token}")
         elif re.fullmatch(r"(1[5-9]|20)\d\d|(1[5-9]|20)\d0s", token):
             found.add(f"year:{token}")
@@ -383,7 +191,7 @@ class DateGuard(_Check):
     def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = _dates(analyze(query)), _dates(analyze(candidate.text))
         if q != c:
-            return f"dates differ: {_fmt(q) or 'none'} vs {_fmt(c) or 'none'}"
+            return f"dates differ: {fmt(q) or 'none'} vs {fmt(c) or 'none'}"
         return None
 
 
@@ -391,16 +199,16 @@ def _units(text: Text) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     tokens = text.tokens
     for i, token in enumerate(tokens):
-        unit = _UNITS.get(token)
+        unit = UNITS.get(token)
         if unit is None:
             continue
         after_number = i > 0 and tokens[i - 1][0].isdecimal()
-        if token in _AMBIGUOUS_UNITS and not after_number:
+        if token in AMBIGUOUS_UNITS and not after_number:
             continue
         found.append(unit)
     for symbol in ("$", "€", "£", "¥"):
         if symbol in text.raw:
-            found.append(_UNITS[symbol])
+            found.append(UNITS[symbol])
     return found
 
 
@@ -416,7 +224,7 @@ class UnitGuard(_Check):
             qs = [u for d, u in q if d == dimension]
             cs = [u for d, u in c if d == dimension]
             if set(qs) != set(cs):
-                return f"{dimension} units differ: {_fmt(set(qs))} vs {_fmt(set(cs))}"
+                return f"{dimension} units differ: {fmt(set(qs))} vs {fmt(set(cs))}"
             if len(set(qs)) > 1 and list(dict.fromkeys(qs)) != list(dict.fromkeys(cs)):
                 return f"{dimension} units in another order: {' -> '.join(qs)} vs {' -> '.join(cs)}"
         return None
@@ -435,8 +243,8 @@ def _entities(text: Text) -> set[str]:
         inner_capital = any(ch.isupper() for ch in token[1:])
         if (
             (capital or inner_capital or mixed)
-            and lowered not in _MONTHS
-            and lowered not in _WEEKDAYS
+            and lowered not in MONTHS
+            and lowered not in WEEKDAYS
         ):
             if token.isupper() and len(token) > 1 and lowered in _COMMON_CAPS:
                 continue
@@ -449,10 +257,10 @@ _COMMON_CAPS = frozenset(["ok", "faq", "pdf", "diy", "usb"])
 
 def _matches(name: str, other: Text, own: Text) -> bool:
     words = other.words
-    if name in words or _stem(name) in {_stem(w) for w in words}:
+    if name in words or stem(name) in {stem(w) for w in words}:
         return True
-    alias = _ALIASES.get(name)
-    if alias is not None and (alias in words or any(_ALIASES.get(w) == alias for w in words)):
+    alias = ALIASES.get(name)
+    if alias is not None and (alias in words or any(ALIASES.get(w) == alias for w in words)):
         return True
     # "Pythonic" ~ "Python", "Preprocessing" ~ "preprocess"; but not "Java" ~ "JavaScript".
     for word in words:
@@ -530,7 +338,7 @@ class OppositeGuard(_Check):
     def _check(self, query: str, candidate: Candidate) -> str | None:
         q, c = analyze(query).words, analyze(candidate.text).words
         for word in sorted(q - c):
-            opposed = _OPPOSITES.get(word)
+            opposed = OPPOSITES.get(word)
             if opposed is None:
                 continue
             clash = sorted(w for w in opposed if w in c and w not in q)
@@ -556,8 +364,8 @@ def _question_class(text: Text) -> str | None:
     # Only the wh-word opening a sentence (or after "and"/"but"), not relative clauses.
     for i, token in enumerate(text.tokens):
         if i in text.starts or (i > 0 and text.tokens[i - 1] in ("and", "but", "so")):
-            if token in _QUESTION_CLASSES:
-                return _QUESTION_CLASSES[token]
+            if token in QUESTION_CLASSES:
+                return QUESTION_CLASSES[token]
             if token == "how" and i + 1 < len(text.tokens):
                 nxt = text.tokens[i + 1]
                 if nxt in ("many", "much", "long", "old", "far", "big", "often"):
