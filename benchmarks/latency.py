@@ -25,21 +25,29 @@ from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.index import ChromaBackend, ExactStore, MemoryExactStore, RedisExactStore
 
 QUESTIONS = [
-    "How do I reset my password?", "How do I delete my account?", "Where is my invoice?",
-    "How do I change my shipping address?", "Can I get a refund?", "Do you ship to Canada?",
-    "How do I update my billing information?", "What are your opening hours?",
+    "How do I reset my password?",
+    "How do I delete my account?",
+    "Where is my invoice?",
+    "How do I change my shipping address?",
+    "Can I get a refund?",
+    "Do you ship to Canada?",
+    "How do I update my billing information?",
+    "What are your opening hours?",
 ]
 PARAPHRASES = [
-    "How can I reset my password?", "How can I delete my account?", "Where can I find my invoice?",
-    "How can I change my shipping address?", "Can I get a refund, please?",
-    "Do you deliver to Canada?", "How can I update my billing information?",
+    "How can I reset my password?",
+    "How can I delete my account?",
+    "Where can I find my invoice?",
+    "How can I change my shipping address?",
+    "Can I get a refund, please?",
+    "Do you deliver to Canada?",
+    "How can I update my billing information?",
     "What are your opening hours, please?",
 ]
 
 
 def ask(question: str) -> dict[str, Any]:
-    return {"model": "bench", "temperature": 0,
-            "messages": [{"role": "user", "content": question}]}
+    return {"model": "bench", "temperature": 0, "messages": [{"role": "user", "content": question}]}
 
 
 def measure(fn: Callable[[int], object], n: int) -> list[float]:
@@ -63,13 +71,18 @@ def main() -> int:
     parser.add_argument("--redis", help="Redis URL for the exact layer (default: in-process)")
     args = parser.parse_args()
 
-    store: ExactStore = (RedisExactStore(args.redis, key_prefix=f"bench-{time.time_ns()}")
-                         if args.redis else MemoryExactStore())
+    store: ExactStore = (
+        RedisExactStore(args.redis, key_prefix=f"bench-{time.time_ns()}")
+        if args.redis
+        else MemoryExactStore()
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        cache = SemanticCache(embedder=CachedEmbedder(SentenceTransformerEmbedder()),
-                              exact_store=store,
-                              vector_backend=ChromaBackend(path=Path(tmp) / "chroma"),
-                              namespace="bench")
+        cache = SemanticCache(
+            embedder=CachedEmbedder(SentenceTransformerEmbedder()),
+            exact_store=store,
+            vector_backend=ChromaBackend(path=Path(tmp) / "chroma"),
+            namespace="bench",
+        )
         for i, question in enumerate(QUESTIONS):
             cache.store(ask(question), {"answer": i})
         for i in range(200):  # some unrelated entries so the index is not trivially small
@@ -86,9 +99,11 @@ def main() -> int:
         def semantic_miss(i: int) -> None:
             assert not cache.lookup(ask(f"Completely different question {i} on astronomy")).hit
 
-        rows = [("exact hit", measure(exact, args.n)),
-                ("semantic lookup (hit)", measure(semantic_hit, args.n)),
-                ("semantic lookup (miss)", measure(semantic_miss, args.n))]
+        rows = [
+            ("exact hit", measure(exact, args.n)),
+            ("semantic lookup (hit)", measure(semantic_hit, args.n)),
+            ("semantic lookup (miss)", measure(semantic_miss, args.n)),
+        ]
         stages = cache.stats.stages()
         cache.invalidate()
     backend = "Redis" if args.redis else "in-process"
@@ -97,8 +112,10 @@ def main() -> int:
     for name, samples in rows:
         median, p95 = summary(samples)
         print(f"{name:<26}{median:>12.3f}{p95:>10.3f}")
-    print("\nmean per stage (ms): " + ", ".join(
-        f"{name} {s.mean_ms:.3f}" for name, s in sorted(stages.items())))
+    print(
+        "\nmean per stage (ms): "
+        + ", ".join(f"{name} {s.mean_ms:.3f}" for name, s in sorted(stages.items()))
+    )
     return 0
 
 
