@@ -93,8 +93,10 @@ class KnowledgeBase:
     Example::
 
         kb = KnowledgeBase()
-        kb.upsert([Item("a", "Insulin lowers blood glucose.", {"topic": "diabetes"}),
-                   Item("b", "Statins lower LDL cholesterol.", {"topic": "cardio"})])
+        kb.upsert([
+            {"id": "a", "text": "Insulin lowers blood glucose.", "metadata": {"topic": "diabetes"}},
+            {"id": "b", "text": "Statins lower LDL cholesterol.", "metadata": {"topic": "cardio"}},
+        ])
         for hit in kb.search("what reduces blood sugar", k=3).hits:
             print(hit.id, round(hit.score, 3), hit.chunks[0].text)
         kb.search("cholesterol", mode="lexical", where={"topic": "cardio"})
@@ -139,6 +141,11 @@ class KnowledgeBase:
             raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}")
         if fusion_depth < 1:
             raise ConfigurationError(f"fusion_depth must be >= 1, got {fusion_depth}")
+        if rrf_k < 0 or min(dense_weight, lexical_weight) < 0 or dense_weight + lexical_weight == 0:
+            raise ConfigurationError(
+                f"fusion needs rrf_k >= 0 and non-negative weights, not both 0; got rrf_k={rrf_k}, "
+                f"dense_weight={dense_weight}, lexical_weight={lexical_weight}"
+            )
         self.embedder = embedder
         self.backend: KnowledgeBackend = backend
         self.namespace = namespace or (settings.namespace if settings else "default")
