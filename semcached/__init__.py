@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+from semcached.adaptive import AdaptiveThresholds
 from semcached.aengine import AsyncSemanticCache
 from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, Rejection
 from semcached.engine import CallResult, LookupResult, SemanticCache
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "AdaptiveThresholds",
     "AsyncSemanticCache",
     "BackendError",
     "CacheStats",

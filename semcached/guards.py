@@ -104,6 +104,10 @@ def _negated(text: Text) -> bool:
         if t in NEGATIONS or (t.endswith("nt") and t[:-2] in _AUX):
             if t == "no" and i in text.starts and i + 1 < len(text.tokens):
                 continue  # "No, you cannot..." is an answer: look at the rest
+            before = text.tokens[i - 1] if i > 0 else ""
+            after = text.tokens[i + 1] if i + 1 < len(text.tokens) else ""
+            if t == "not" and (before == "or" or after == "only"):
+                continue  # "whether or not", "not only ... but": no negation of the question
             return True
     return False
 

@@ -73,6 +73,11 @@ PASSES = [
     (NegationGuard(), "How do I reset my password?", "How can I reset my password?"),
     (NegationGuard(), "Is it not raining?", "It is not raining, is it?"),
     (NegationGuard(), "No, can I get a refund?", "Can I get a refund?"),
+    (
+        NegationGuard(),
+        "How do I know if she likes me?",
+        "How do I know whether or not she likes me?",
+    ),
     (NumberGuard(), "What is 1,000 in euros?", "What is 1000 in euros?"),
     (NumberGuard(), "Name 3 ways: 1. a 2. b 3. c", "1. a 2. b 3. c are 3 ways"),
     (NumberGuard(), "Which one is better?", "Which is better?"),
