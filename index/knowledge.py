@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,26 +272,15 @@ class KnowledgeBase:
         item's old chunks are all replaced; re-running an interrupted upsert is safe.
         """
         started = time.perf_counter()
-        store = self.collection(collection, namespace, create=True)
+        checked: Iterable[Item] = _checked(items)
+        if isinstance(items, Sequence):
+            # A list is checked whole first, so one bad item means nothing was written.
+            checked = list(checked)
         report = UpsertReport()
-        batch: list[Item] = []
-        seen: set[str] = set()
-        for n, raw in enumerate(items):
-            item = coerce_item(raw, f"items.{n}")
-            if item.id in seen:
-                raise InvalidRequestError(
-                    f"items.{n}.id: item id {item.id!r} appears twice in one upsert; expected "
-                    "unique ids. Fix: keep one version of each item",
-                    field=f"items.{n}.id",
-                )
-            seen.add(item.id)
-            batch.append(item)
-            if len(batch) >= self.batch_size:
-                self._write_batch(store, batch, report)
-                if progress is not None:
-                    progress(len(batch))
-                batch = []
-        if batch:
+        store: KnowledgeCollection | None = None
+        for batch in _chunked(checked, self.batch_size):
+            if store is None:
+                store = self.collection(collection, namespace, create=True)
             self._write_batch(store, batch, report)
             if progress is not None:
                 progress(len(batch))
@@ -593,6 +582,32 @@ class KnowledgeBase:
             validate_where(where, reserved_prefix=RESERVED_PREFIX) if where else None,
             validate_where_document(where_document) if where_document else None,
         )
+
+
+def _checked(items: Iterable[Item | Mapping[str, Any]]) -> Iterator[Item]:
+    """Items checked and normalised, ids unique within the call."""
+    seen: set[str] = set()
+    for n, raw in enumerate(items):
+        item = coerce_item(raw, f"items.{n}")
+        if item.id in seen:
+            raise InvalidRequestError(
+                f"items.{n}.id: item id {item.id!r} appears twice in one upsert; expected "
+                "unique ids. Fix: keep one version of each item",
+                field=f"items.{n}.id",
+            )
+        seen.add(item.id)
+        yield item
+
+
+def _chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass(slots=True)

@@ -223,6 +223,18 @@ def test_bad_items_are_refused_before_any_write(
     assert caught.value.field == field
 
 
+def test_one_bad_item_in_a_list_writes_nothing(fresh: tuple[KnowledgeBase, str]) -> None:
+    """A list is checked whole before the first batch is written (batch_size is 4 here)."""
+    base, name = fresh
+    items: list[dict[str, Any]] = [{"id": f"i{n}", "text": f"Item {n}."} for n in range(9)]
+    items[7]["metadata"] = {"bad": {"nested": 1}}
+    with pytest.raises(InvalidRequestError) as caught:
+        base.upsert(items, collection=name)
+    assert caught.value.field == "items.7.metadata.bad"
+    with pytest.raises(CollectionNotFoundError):
+        base.collection(name)
+
+
 def test_duplicate_ids_in_one_upsert_are_refused(fresh: tuple[KnowledgeBase, str]) -> None:
     base, name = fresh
     with pytest.raises(InvalidRequestError, match="twice"):

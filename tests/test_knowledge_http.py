@@ -210,3 +210,28 @@ def test_keys_bind_knowledge_to_their_namespace(keyed: Api) -> None:
     assert foreign.status_code == 403
     anonymous = keyed.call("POST", "/v1/search", json={"query": "roadmap", "collection": "private"})
     assert anonymous.status_code == 401
+
+
+def test_create_app_builds_its_own_knowledge_base(
+    st_embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    """Without an injected one, the app builds a KnowledgeBase from Settings and the cache's
+    model, on the configured ChromaDB."""
+    settings = Settings(api_keys={}, data_dir=tmp_path / "data")
+    backend = ChromaBackend(path=tmp_path / "data" / "chroma")
+    cache = SemanticCache(
+        embedder=st_embedder, exact_store=MemoryExactStore(), vector_backend=backend
+    )
+    app = create_app(settings, cache=cache)
+    assert isinstance(app.state.knowledge, KnowledgeBase)
+    assert app.state.knowledge.embedder is st_embedder
+    client = Api(app)
+    put = client.call("PUT", "/v1/knowledge/default/items/x", json={"text": "Owls hunt at night."})
+    assert put.status_code == 200, put.text
+    found = client.call("POST", "/v1/search", json={"query": "nocturnal birds", "k": 1})
+    assert found.json()["hits"][0]["id"] == "x"
+    reopened = KnowledgeBase(
+        embedder=st_embedder, backend=ChromaBackend(path=tmp_path / "data" / "chroma")
+    )
+    stored = reopened.get("x")
+    assert stored is not None and stored.text == "Owls hunt at night."
