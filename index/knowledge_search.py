@@ -298,10 +298,8 @@ class Searcher:
                 )
                 for c in best
             ]
-            if not similarity:
-                missing_similarity.extend(c.id for c in chunk_hits)
-            if not lexical_scores:
-                missing_lexical.extend(c.id for c in chunk_hits)
+            missing_similarity.extend(c.id for c in chunk_hits if c.similarity is None)
+            missing_lexical.extend(c.id for c in chunk_hits if c.lexical_score is None)
             first = next(iter(rows.values()))
             hits.append(
                 SearchHit(
@@ -362,14 +360,8 @@ class Searcher:
                 )
                 for c in hit.chunks
             ]
-            similarity = hit.similarity
-            if similarity is None:
-                known = [c.similarity for c in chunks if c.similarity is not None]
-                similarity = max(known) if known else None
-            lexical_score = hit.lexical_score
-            if lexical_score is None:
-                known = [c.lexical_score for c in chunks if c.lexical_score is not None]
-                lexical_score = max(known) if known else None
+            similarity = _best(hit.similarity, [c.similarity for c in chunks])
+            lexical_score = _best(hit.lexical_score, [c.lexical_score for c in chunks])
             completed.append(
                 SearchHit(
                     id=hit.id,
@@ -383,6 +375,11 @@ class Searcher:
                 )
             )
         return completed
+
+
+def _best(current: float | None, candidates: list[float | None]) -> float | None:
+    known = [value for value in (current, *candidates) if value is not None]
+    return max(known) if known else None
 
 
 def _group(scored: Any) -> _Ranked:

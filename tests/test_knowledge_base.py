@@ -415,3 +415,15 @@ def test_vectors_are_unit_length(kb: KnowledgeBase) -> None:
     store = kb.collection("sample")
     vectors = store.vectors(["acct-two-factor#0"])
     assert np.linalg.norm(vectors["acct-two-factor#0"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_every_hybrid_chunk_has_both_scores(kb: KnowledgeBase) -> None:
+    """Chunks found by one ranker only still get the other's score; an item's similarity is
+    that of its best chunk."""
+    result = kb.search("boiler temperature F7 service", k=5, collection="sample", chunks_per_item=3)
+    for hit in result.hits:
+        sims = [chunk.similarity for chunk in hit.chunks]
+        assert all(s is not None for s in sims)
+        assert all(chunk.lexical_score is not None for chunk in hit.chunks)
+        assert hit.similarity is not None
+        assert hit.similarity >= max(s for s in sims if s is not None) - 1e-6
