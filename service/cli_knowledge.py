@@ -192,7 +192,11 @@ def search(
     for rank, hit in enumerate(result.hits, start=1):
         cosine = "" if hit.similarity is None else f"{hit.similarity:.3f}"
         bm25 = "" if hit.lexical_score is None else f"{hit.lexical_score:.2f}"
-        click.echo(f"{rank:>2}  {hit.score:>7.4f}  {cosine:>6}  {bm25:>6}  {hit.id}")
+        title = str(hit.metadata.get("title", ""))
+        label = f"{hit.id}  {title}" if title else hit.id
+        click.echo(
+            f"{rank:>2}  {hit.score:>7.4f}  {cosine:>6}  {bm25:>6}  {label[: width - 30].rstrip()}"
+        )
         for chunk in hit.chunks:
             snippet = " ".join(chunk.text.split())
             lines = textwrap.wrap(snippet, width=width - 8, max_lines=2, placeholder=" ...")
