@@ -219,6 +219,12 @@ def search(
 @click.option("--rrf-k", type=click.FloatRange(0), default=60.0, show_default=True)
 @click.option("--dense-weight", type=click.FloatRange(0), default=1.0, show_default=True)
 @click.option("--lexical-weight", type=click.FloatRange(0), default=1.0, show_default=True)
+@click.option(
+    "--warm-up/--no-warm-up",
+    default=True,
+    show_default=True,
+    help="Embed every query once before timing (PyTorch's first call per input length is slow).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def eval_search(
     *,
@@ -229,6 +235,7 @@ def eval_search(
     rrf_k: float,
     dense_weight: float,
     lexical_weight: float,
+    warm_up: bool,
     as_json: bool,
 ) -> None:
     """Measure search on a BEIR folder: nDCG@10, recall@100 and query latency per mode."""
@@ -284,6 +291,7 @@ def eval_search(
                 collection=collection,
                 modes=[cast("SearchMode", m) for m in wanted],
                 on_query=lambda: bar.update(1),
+                warm_up=warm_up,
             )
     except SemcachedError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -299,6 +307,7 @@ def eval_search(
                     "queries": len(data.queries),
                     "ingest": ingest_report.to_dict(),
                     "fusion": {"rrf_k": rrf_k, "weights": [dense_weight, lexical_weight]},
+                    "warm_up": warm_up,
                     "modes": figures,
                 }
             )

@@ -115,7 +115,16 @@ def test_eval_search_on_a_tiny_beir_folder(runner: CliRunner, tmp_path: Path) ->
         assert figures["latency_ms_p95"] >= figures["latency_ms_median"] > 0
 
     table = runner.invoke(
-        main, ["eval-search", str(beir), "--modes", "lexical", "--data-dir", str(tmp_path / "e")]
+        main,
+        [
+            "eval-search",
+            str(beir),
+            "--modes",
+            "lexical",
+            "--no-warm-up",
+            "--data-dir",
+            str(tmp_path / "e"),
+        ],
     )
     assert table.exit_code == 0, table.output
     assert "nDCG@10" in table.output and "lexical" in table.output
