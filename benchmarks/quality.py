@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+# One BLAS thread: a lookup's matrix products are tiny, and on a shared machine BLAS threads
+# fighting for cores make latencies meaningless.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.embedstore import PersistentEmbedder
