@@ -29,11 +29,9 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-import numpy as np
 
 from semcached.adaptive import AdaptiveThresholds
 from semcached.decision import Guard, HitKind, MissReason
@@ -587,23 +585,3 @@ def format_report(replay: Replay, thresholds: Sequence[float] = DEFAULT_THRESHOL
             cells.append(f"{n:>{width}} {prec:>9} {ci[0]:>6.3f}-{ci[1]:<6.3f}")
         lines.append(f"{row['bin']:>14} | {cells[0]} | {cells[1]}")
     return "\n".join(lines)
-
-
-def outcomes_array(replay: Replay) -> dict[str, np.ndarray[Any, Any]]:
-    """The replay as numpy arrays (for plots): NaN where nothing was served."""
-    nan = float("nan")
-    return {
-        "label": np.array([o.label for o in replay.outcomes]),
-        "top_similarity": np.array(
-            [nan if o.top_similarity is None else o.top_similarity for o in replay.outcomes]
-        ),
-        "top_correct": np.array([o.top_correct for o in replay.outcomes]),
-        "served_similarity": np.array(
-            [nan if o.served_similarity is None else o.served_similarity for o in replay.outcomes]
-        ),
-        "served_correct": np.array([o.served_correct for o in replay.outcomes]),
-    }
-
-
-def replay_to_dict(replay: Replay) -> dict[str, Any]:
-    return {**asdict(replay), "outcomes": [asdict(o) for o in replay.outcomes]}
