@@ -427,3 +427,60 @@ def test_every_hybrid_chunk_has_both_scores(kb: KnowledgeBase) -> None:
         assert all(chunk.lexical_score is not None for chunk in hit.chunks)
         assert hit.similarity is not None
         assert hit.similarity >= max(s for s in sims if s is not None) - 1e-6
+
+
+def test_writes_are_split_at_chromas_batch_limit(fresh: tuple[KnowledgeBase, str]) -> None:
+    """With a (pretend) limit of 2 records per write, every write is split and nothing is lost."""
+    base, name = fresh
+    store = base.collection(name, create=True)
+    store.max_batch = 2
+    items = [Item(f"b{n}", f"{LONG[: 200 + 40 * n]}") for n in range(5)]
+    first = base.upsert(items, collection=name)
+    assert first.written == 5 and store.chunk_count() == first.chunks
+    changed = [Item(f"b{n}", f"Short text number {n}.") for n in range(5)]
+    second = base.upsert(changed, collection=name)
+    assert (second.written, second.chunks) == (5, 5)
+    assert store.chunk_count() == 5
+    assert base.delete([f"b{n}" for n in range(5)], collection=name) == 5
+    assert store.chunk_count() == 0 and store.item_count() == 0
+
+
+def test_searches_stay_consistent_during_concurrent_writes(
+    fresh: tuple[KnowledgeBase, str],
+) -> None:
+    """Readers never fail while a writer replaces items, and the lexical index ends in step
+    with ChromaDB."""
+    import threading
+
+    base, name = fresh
+    base.upsert(
+        [Item(f"c{n}", f"Version one of note {n} about owls.") for n in range(8)], collection=name
+    )
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(15):
+                for mode in ("lexical", "hybrid"):
+                    base.search("owls note", k=5, mode=mode, collection=name)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    for version in ("two", "three"):
+        base.upsert(
+            [Item(f"c{n}", f"Version {version} of note {n} about owls.") for n in range(8)],
+            collection=name,
+        )
+    base.delete(["c0", "c1"], collection=name)
+    for thread in readers:
+        thread.join()
+    assert not errors
+    store = base.collection(name)
+    lexical = base.lexical_index(store)
+    assert len(lexical) == store.chunk_count() == 6
+    hits = base.search("version three owls", k=10, mode="lexical", collection=name).hits
+    assert {hit.id for hit in hits} == {f"c{n}" for n in range(2, 8)}
+    assert all("three" in hit.chunks[0].text for hit in hits)
