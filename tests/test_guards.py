@@ -4,6 +4,7 @@ ever turn a hit into a miss."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -236,3 +237,30 @@ def test_stopping_at_a_veto_never_adds_hits(
         assert strict.candidate is not None
         assert strict.candidate.similarity == max(c.similarity for c in candidates)
     assert len(strict.rejections) <= 1
+
+
+@pytest.mark.model
+def test_cross_encoder_from_a_local_directory(tmp_path: Path) -> None:
+    """A local cross-encoder (here a tiny untrained one) scores pairs in [0, 1] and vetoes
+    below ``min_score``; the settings wire it into the verifier."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from semcached.embeddings import default_model_path
+    from semcached.engine import _default_guards
+    from semcached.settings import Settings
+
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()), local_files_only=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+        num_attention_heads=2, intermediate_size=37, num_labels=1,
+    )  # fmt: skip
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    lenient = CrossEncoderGuard(tmp_path, min_score=0.0)
+    score = lenient.score("How do I reset my password?", "How can I reset my password?")
+    assert 0.0 <= score <= 1.0
+    assert lenient.check("How do I reset my password?", cand("How can I reset it?")) is None
+    strict = CrossEncoderGuard(tmp_path, min_score=1.0)
+    assert "cross-encoder score" in (strict.check("a question", cand("another")) or "")
+    guards = _default_guards(Settings(verifier={"cross_encoder_path": tmp_path}))
+    assert guards[-1].name == "cross_encoder"
