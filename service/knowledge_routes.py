@@ -137,9 +137,11 @@ def build_router() -> APIRouter:
         body: SearchBody,
         request: Request,
         caller: Annotated[Caller, Depends(get_caller)],
+        requested: Annotated[str, Depends(caller_namespace)],
     ) -> dict[str, Any]:
         kb = _kb(request)
-        namespace = caller.resolve(body.namespace)
+        # The body's namespace wins over ?namespace= and the header; both are checked.
+        namespace = caller.resolve(body.namespace) if body.namespace else requested
         collection = check_collection_name(body.collection)
         result = await _run(
             kb.search,

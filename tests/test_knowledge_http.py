@@ -204,6 +204,13 @@ def test_keys_bind_knowledge_to_their_namespace(keyed: Api) -> None:
     )
     assert other.status_code == 403
     assert other.json()["error"]["field"] == "namespace"
+    by_header = keyed.call(
+        "POST",
+        "/v1/search",
+        json={"query": "roadmap", "collection": "private"},
+        headers={**headers, "X-Semcached-Namespace": "tenant-b"},
+    )
+    assert by_header.status_code == 403
     foreign = keyed.call(
         "GET", "/v1/knowledge/collections", params={"namespace": "default"}, headers=headers
     )
