@@ -13,8 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from semcached.decision import HitKind, MissReason
-from semcached.engine import CallResult, LookupResult, Request, SemanticCache, Source
+from semcached.engine import Request, SemanticCache
+from semcached.results import CallResult, LookupResult, bypassed_lookup, served_from_cache
 from semcached.singleflight import AsyncSingleFlight
 
 __all__ = ["AsyncSemanticCache"]
@@ -73,22 +73,16 @@ class AsyncSemanticCache:
         canon = self.sync.canonicalize(request, namespace)
         limit = self.sync.threshold_for(canon.namespace, threshold)
         if skip_lookup:
-            lookup = LookupResult(
-                hit=False,
-                namespace=canon.namespace,
-                exact_key=canon.exact_key,
-                scope_key=canon.scope_key,
-                threshold=limit,
-                reason=MissReason.BYPASSED,
-            )
+            lookup = bypassed_lookup(canon, limit)
         else:
             lookup = await asyncio.to_thread(self.sync._lookup, canon, limit)
-            if lookup.hit:
-                source: Source = "exact" if lookup.kind is HitKind.EXACT else "semantic"
-                return CallResult(response=lookup.response, source=source, lookup=lookup)
+        cached = served_from_cache(lookup)
+        if cached is not None:
+            return cached
 
         async def lead() -> tuple[Any, bool]:
             response = await self._call_provider(call)
+            await asyncio.to_thread(self.sync._maybe_probe, lookup, response)
             if skip_store:
                 return response, False
             stored = await asyncio.to_thread(self.sync._store_quietly, canon, response, ttl_s)
@@ -123,6 +117,23 @@ class AsyncSemanticCache:
 
     async def delete(self, entry_id: str, *, namespace: str | None = None) -> None:
         await asyncio.to_thread(self.sync.delete, entry_id, namespace=namespace)
+
+    async def feedback(
+        self,
+        entry_id: str,
+        *,
+        correct: bool,
+        namespace: str | None = None,
+        similarity: float | None = None,
+    ) -> None:
+        """Report whether a served entry was right (see :meth:`SemanticCache.feedback`)."""
+        await asyncio.to_thread(
+            self.sync.feedback,
+            entry_id,
+            correct=correct,
+            namespace=namespace,
+            similarity=similarity,
+        )
 
     async def invalidate(self, namespace: str | None = None) -> None:
         await asyncio.to_thread(self.sync.invalidate, namespace)

@@ -11,102 +11,33 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 from semcached.adaptive import AdaptiveThresholds
-from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, decide, describe
+from semcached.decision import Candidate, Guard, HitKind, MissReason, decide
 from semcached.embeddings.base import Embedder
 from semcached.entries import CacheEntry, SemanticStore
 from semcached.errors import BackendError, InvalidRequestError
 from semcached.index.exact import ExactStore
 from semcached.index.vector import VectorBackend
 from semcached.request import CanonicalRequest, ChatRequest, canonicalize
+from semcached.results import (
+    CallResult,
+    LookupResult,
+    Source,
+    bypassed_lookup,
+    served_from_cache,
+)
 from semcached.settings import DEFAULT_THRESHOLD, NondeterministicPolicy, Settings
 from semcached.singleflight import SingleFlight
 from semcached.stats import CacheStats
 
-__all__ = ["CallResult", "LookupResult", "SemanticCache", "Source"]
+__all__ = ["CallResult", "LookupResult", "Request", "SemanticCache", "Source"]
 
 log = logging.getLogger("semcached")
 
 Request = ChatRequest | Mapping[str, Any]
-Source = Literal["exact", "semantic", "provider", "coalesced"]
-
-
-@dataclass(frozen=True, slots=True)
-class LookupResult:
-    """What a lookup found, and why. ``explain()`` says it in one sentence."""
-
-    hit: bool
-    namespace: str
-    exact_key: str
-    scope_key: str
-    threshold: float
-    kind: HitKind | None = None
-    response: Any = None
-    entry_id: str | None = None
-    similarity: float | None = None
-    reason: MissReason | None = None
-    candidate_text: str | None = None
-    decision: Decision | None = None
-    failed_backends: tuple[str, ...] = ()
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    def explain(self) -> str:
-        if self.decision is not None:
-            text = describe(self.decision)
-        elif self.hit:
-            text = "exact hit: the same request was answered before"
-        else:
-            text = describe(Decision(hit=False, threshold=self.threshold, reason=self.reason))
-        if self.failed_backends:
-            text += f" (failed open: {', '.join(self.failed_backends)})"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable explanation (the response itself is left out)."""
-        rejections = (
-            []
-            if self.decision is None
-            else [
-                {
-                    "entry_id": r.candidate_id,
-                    "similarity": r.similarity,
-                    "guard": r.guard,
-                    "reason": r.reason,
-                }
-                for r in self.decision.rejections
-            ]
-        )
-        return {
-            "hit": self.hit,
-            "kind": None if self.kind is None else str(self.kind),
-            "namespace": self.namespace,
-            "entry_id": self.entry_id,
-            "similarity": self.similarity,
-            "threshold": self.threshold,
-            "reason": None if self.reason is None else str(self.reason),
-            "candidate_text": self.candidate_text,
-            "rejections": rejections,
-            "failed_backends": list(self.failed_backends),
-            "timings_ms": self.timings_ms,
-            "explanation": self.explain(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    """The answer of :meth:`SemanticCache.get_or_call` and where it came from."""
-
-    response: Any
-    source: Source
-    lookup: LookupResult
-    stored: bool = False
-
-    @property
-    def cached(self) -> bool:
-        return self.source in ("exact", "semantic")
 
 
 class SemanticCache:
@@ -410,20 +341,10 @@ class SemanticCache:
         """
         canon = self.canonicalize(request, namespace)
         limit = self.threshold_for(canon.namespace, threshold)
-        if skip_lookup:
-            lookup = LookupResult(
-                hit=False,
-                namespace=canon.namespace,
-                exact_key=canon.exact_key,
-                scope_key=canon.scope_key,
-                threshold=limit,
-                reason=MissReason.BYPASSED,
-            )
-        else:
-            lookup = self._lookup(canon, limit)
-            if lookup.hit:
-                source: Source = "exact" if lookup.kind is HitKind.EXACT else "semantic"
-                return CallResult(response=lookup.response, source=source, lookup=lookup)
+        lookup = bypassed_lookup(canon, limit) if skip_lookup else self._lookup(canon, limit)
+        cached = served_from_cache(lookup)
+        if cached is not None:
+            return cached
 
         def lead() -> tuple[Any, bool]:
             response = self._call_provider(call)

@@ -326,3 +326,19 @@ def test_skip_flags_and_thresholds(cache: SemanticCache) -> None:
     assert not cache.lookup(ask("How can I reset my password?"), namespace="strict").hit
     with pytest.raises(InvalidRequestError):
         cache.lookup(ask(PASSWORD), threshold=1.5)
+
+
+def test_async_feedback_wrong_stops_serving(cache: SemanticCache) -> None:
+    """The async twin's feedback reaches the same entry: a wrong report stops serving it."""
+    acache = AsyncSemanticCache(cache=cache)
+
+    async def scenario() -> tuple[bool, bool]:
+        await acache.store(ask(PASSWORD), {"answer": "reset link"})
+        hit = await acache.lookup(ask("How can I reset my password?"))
+        assert hit.hit and hit.entry_id is not None
+        await acache.feedback(hit.entry_id, correct=False)
+        after = await acache.lookup(ask("How can I reset my password?"))
+        return hit.hit, after.hit
+
+    assert asyncio.run(scenario()) == (True, False)
+    assert cache.stats.counters()["feedback.wrong"] == 1
