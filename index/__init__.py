@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from semcached.index.chroma import ChromaBackend, ChromaVectorIndex, collection_name
 from semcached.index.exact import ExactStore, JSONObject, MemoryExactStore
+from semcached.index.memory_vector import MemoryVectorBackend, MemoryVectorIndex
 from semcached.index.redis_store import RedisExactStore, namespace_token
 from semcached.index.vector import (
     Metadata,
@@ -20,6 +21,8 @@ __all__ = [
     "ExactStore",
     "JSONObject",
     "MemoryExactStore",
+    "MemoryVectorBackend",
+    "MemoryVectorIndex",
     "Metadata",
     "Neighbor",
     "Record",

@@ -39,7 +39,7 @@ from semcached.embeddings.base import Embedder
 from semcached.embeddings.cache import CachedEmbedder
 from semcached.engine import LookupResult, SemanticCache
 from semcached.index.exact import MemoryExactStore
-from semcached.memindex import MemoryVectorBackend
+from semcached.index.memory_vector import MemoryVectorBackend
 from semcached.pairs import Pair, load_pairs, load_paraphrase_sets
 from semcached.settings import Settings
 

@@ -23,9 +23,6 @@ from tests.servers import RedisProcess, chroma_server, find_or_start_redis
 # The service fixtures (a real uvicorn server, the fake upstream): see tests/servicekit.py.
 pytest_plugins = ["tests.servicekit"]
 
-# The service fixtures (a real uvicorn server, the fake upstream): see tests/servicekit.py.
-pytest_plugins = ["tests.servicekit"]
-
 
 @pytest.fixture(scope="session")
 def st_embedder() -> SentenceTransformerEmbedder:

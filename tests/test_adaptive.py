@@ -14,7 +14,7 @@ from semcached.decision import Candidate
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.engine import SemanticCache
 from semcached.index.exact import MemoryExactStore
-from semcached.memindex import MemoryVectorBackend
+from semcached.index.memory_vector import MemoryVectorBackend
 from semcached.settings import Settings
 from tests.strategies import similarities
 
