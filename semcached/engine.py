@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from semcached.adaptive import AdaptiveThresholds
-from semcached.decision import Candidate, Guard, HitKind, MissReason, decide
+from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, decide
 from semcached.embeddings.base import Embedder
 from semcached.entries import CacheEntry, SemanticStore
 from semcached.errors import BackendError, InvalidRequestError
@@ -197,17 +197,7 @@ class SemanticCache:
             # The identical request, persisted in the vector index (e.g. after a restart with
             # the in-process exact store): serve it as exact and warm the exact layer.
             self._warm_exact(canon, same, failed)
-            self.stats.incr("hits.exact")
-            return replace(
-                base,
-                hit=True,
-                kind=HitKind.EXACT,
-                response=same.response,
-                entry_id=same.id,
-                similarity=same.similarity,
-                candidate_text=same.text,
-                failed_backends=tuple(failed),
-            )
+            return self._hit(base, HitKind.EXACT, same, failed)
 
         start = time.perf_counter()
         decision = decide(
@@ -218,20 +208,9 @@ class SemanticCache:
             self.stats.incr(f"rejections.{rejection.guard}")
         candidate = decision.candidate
         if decision.hit and candidate is not None:
-            self.stats.incr("hits.semantic")
             if self.adaptive is not None:
                 self.adaptive.record_hit(canon.namespace, candidate.id, candidate.similarity)
-            return replace(
-                base,
-                hit=True,
-                kind=HitKind.SEMANTIC,
-                response=candidate.response,
-                entry_id=candidate.id,
-                similarity=candidate.similarity,
-                candidate_text=candidate.text,
-                decision=decision,
-                failed_backends=tuple(failed),
-            )
+            return self._hit(base, HitKind.SEMANTIC, candidate, failed, decision)
         reason = decision.reason or MissReason.NO_CANDIDATES
         self.stats.incr("misses")
         self.stats.incr(f"misses.{reason}")
@@ -483,6 +462,27 @@ class SemanticCache:
             "exact_write",
             failed,
             lambda: self.exact_store.set(canon.namespace, canon.exact_key, payload, ttl),
+        )
+
+    def _hit(
+        self,
+        base: LookupResult,
+        kind: HitKind,
+        candidate: Candidate,
+        failed: list[str],
+        decision: Decision | None = None,
+    ) -> LookupResult:
+        self.stats.incr(f"hits.{kind}")
+        return replace(
+            base,
+            hit=True,
+            kind=kind,
+            response=candidate.response,
+            entry_id=candidate.id,
+            similarity=candidate.similarity,
+            candidate_text=candidate.text,
+            decision=decision,
+            failed_backends=tuple(failed),
         )
 
     def _miss(self, base: LookupResult, reason: MissReason, failed: list[str]) -> LookupResult:

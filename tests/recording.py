@@ -1,5 +1,7 @@
-"""A pass-through around the real ChromaDB backend that records writes (to prove reads write
-nothing). It forwards every call to the real backend; it replaces nothing."""
+"""Pass-throughs around the real ChromaDB backend and the real model, to observe them.
+
+They forward every call to the real thing and replace nothing: the backend records writes
+(to prove reads write nothing), the embedder base lets a test count, fail or delay embeds."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from semcached.embeddings import SentenceTransformerEmbedder, Vectors
 from semcached.index import ChromaBackend, Metadata, Neighbor, Record, VectorIndex
 
 
@@ -64,3 +67,28 @@ class RecordingBackend:
 
     def heartbeat(self) -> None:
         self.inner.heartbeat()
+
+
+class WrappedEmbedder:
+    """Forwards everything to the real model; subclasses observe or delay ``embed``."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner = inner
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self.inner.embed(texts)

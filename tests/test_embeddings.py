@@ -18,22 +18,15 @@ from semcached.embeddings import (
     model_fingerprint,
 )
 from semcached.errors import ModelLoadError
+from tests.recording import WrappedEmbedder
 
 
-class CountingEmbedder:
+class CountingEmbedder(WrappedEmbedder):
     """Wraps the real model and records every text it is asked to embed."""
 
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        super().__init__(inner)
         self.seen: list[str] = []
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         self.seen.extend(texts)

@@ -19,6 +19,7 @@ from semcached.embeddings import SentenceTransformerEmbedder, Vectors
 from semcached.errors import EmbeddingError, InvalidRequestError
 from semcached.index import ChromaBackend
 from semcached.index.knowledge import CollectionNotFoundError, Item
+from tests.recording import WrappedEmbedder
 
 pytestmark = [pytest.mark.model]
 
@@ -33,29 +34,14 @@ def sample_items() -> list[dict[str, Any]]:
     return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
 
 
-class CountingEmbedder:
+class CountingEmbedder(WrappedEmbedder):
     """The real model, counting what it embeds; fails once ``fail_after`` calls are spent."""
 
     def __init__(self, inner: SentenceTransformerEmbedder, fail_after: int | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.texts = 0
         self.calls = 0
         self.fail_after = fail_after
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if self.fail_after is not None and self.calls >= self.fail_after:

@@ -14,6 +14,7 @@ from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.engine import SemanticCache
 from semcached.index import ChromaBackend, RedisExactStore
 from semcached.service.app import create_app
+from tests.recording import WrappedEmbedder
 from tests.servers import free_port
 from tests.servicekit import MAX_BODY_BYTES, MAX_PROMPT_CHARS, Service, chat, service_settings
 from tests.upstream import serving
@@ -324,21 +325,13 @@ def test_readyz_never_shows_upstream_credentials() -> None:
     assert _without_credentials(None) is None
 
 
-class GatedEmbedder:
+class GatedEmbedder(WrappedEmbedder):
     """The real model, but each embed waits for the test to open the gate."""
 
     def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.entered = threading.Event()
         self.gate = threading.Event()
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
 
     def embed(self, texts: Any) -> Any:
         self.entered.set()
