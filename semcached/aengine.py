@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -99,21 +98,11 @@ class AsyncSemanticCache:
         )
 
     async def _call_provider(self, call: ProviderCall) -> Any:
-        stats = self.sync.stats
-        stats.incr("provider.calls")
-        start = time.perf_counter()
-        try:
+        with self.sync.stats.counted("provider"):
             if inspect.iscoroutinefunction(call):
                 return await call()
             result = await asyncio.to_thread(call)
-            if inspect.isawaitable(result):
-                return await result
-            return result
-        except BaseException:
-            stats.incr("provider.errors")
-            raise
-        finally:
-            stats.observe("provider", time.perf_counter() - start)
+            return await result if inspect.isawaitable(result) else result
 
     async def delete(self, entry_id: str, *, namespace: str | None = None) -> None:
         await asyncio.to_thread(self.sync.delete, entry_id, namespace=namespace)

@@ -341,15 +341,8 @@ class SemanticCache:
         )
 
     def _call_provider(self, call: Callable[[], Any]) -> Any:
-        self.stats.incr("provider.calls")
-        start = time.perf_counter()
-        try:
+        with self.stats.counted("provider"):
             return call()
-        except BaseException:
-            self.stats.incr("provider.errors")
-            raise
-        finally:
-            self.stats.observe("provider", time.perf_counter() - start)
 
     def _store_quietly(self, canon: CanonicalRequest, response: Any, ttl_s: float | None) -> bool:
         try:

@@ -97,6 +97,19 @@ class CacheStats:
         finally:
             self.observe(stage, perf_counter() - start)
 
+    @contextmanager
+    def counted(self, name: str) -> Iterator[None]:
+        """Count a call as ``<name>.calls`` (and ``<name>.errors`` if it raises); time it."""
+        self.incr(f"{name}.calls")
+        start = perf_counter()
+        try:
+            yield
+        except BaseException:
+            self.incr(f"{name}.errors")
+            raise
+        finally:
+            self.observe(name, perf_counter() - start)
+
     def counters(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counters)
