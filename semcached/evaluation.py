@@ -329,15 +329,8 @@ def replay_pairs(
         )
         if progress is not None and (i + 1) % 1000 == 0:
             progress(i + 1, len(pairs))
-    cache.invalidate(ns)
-    return Replay(
-        mode="pairs",
-        outcomes=outcomes,
-        floor=floor,
-        policy_threshold=cache.threshold_for(ns),
-        guards=_guard_names(cache),
-        seconds=time.perf_counter() - start,
-        rejections=dict(rejections),
+    return _finish(
+        cache, ns, "pairs", outcomes=outcomes, floor=floor, start=start, rejections=rejections
     )
 
 
@@ -379,12 +372,28 @@ def replay_retrieval(
         )
         if progress is not None and (i + 1) % 1000 == 0:
             progress(i + 1, len(sets))
-    cache.invalidate(ns)
+    return _finish(
+        cache, ns, "retrieval", outcomes=outcomes, floor=floor, start=start, rejections=rejections
+    )
+
+
+def _finish(
+    cache: SemanticCache,
+    namespace: str,
+    mode: Mode,
+    *,
+    outcomes: list[Outcome],
+    floor: float,
+    start: float,
+    rejections: Counter[str],
+) -> Replay:
+    """Drop the replay's namespace and package what it measured."""
+    cache.invalidate(namespace)
     return Replay(
-        mode="retrieval",
+        mode=mode,
         outcomes=outcomes,
         floor=floor,
-        policy_threshold=cache.threshold_for(ns),
+        policy_threshold=cache.threshold_for(namespace),
         guards=_guard_names(cache),
         seconds=time.perf_counter() - start,
         rejections=dict(rejections),
