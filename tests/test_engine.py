@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,22 +36,34 @@ class Provider:
     """A provider call that counts how often it ran."""
 
     def __init__(
-        self, answer: Any = None, delay_s: float = 0.0, error: Exception | None = None
+        self,
+        answer: Any = None,
+        error: Exception | None = None,
+        wait_for: Callable[[], bool] | None = None,
     ) -> None:
         self.calls = 0
         self.answer = answer
-        self.delay_s = delay_s
         self.error = error
+        self.wait_for = wait_for
         self._lock = threading.Lock()
 
     def __call__(self) -> Any:
         with self._lock:
             self.calls += 1
-        if self.delay_s:
-            time.sleep(self.delay_s)
+        if self.wait_for is not None:
+            # Hold the call open until the test's condition holds (bounded, so a bug fails
+            # the test instead of hanging it).
+            deadline = time.monotonic() + 30
+            while not self.wait_for():
+                assert time.monotonic() < deadline, "the provider's wait condition never held"
+                time.sleep(0.01)
         if self.error is not None:
             raise self.error
         return self.answer if self.answer is not None else {"answer": f"call {self.calls}"}
+
+
+def misses(cache: SemanticCache) -> int:
+    return cache.stats.counters().get("misses", 0)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -206,7 +219,9 @@ def test_feedback_wrong_stops_serving(cache: SemanticCache) -> None:
 
 
 def test_single_flight_makes_one_provider_call(cache: SemanticCache) -> None:
-    provider = Provider({"answer": "one"}, delay_s=0.5)
+    # The leader's provider call stays open until all six lookups have missed, so every
+    # thread reaches the single-flight while the call is in flight.
+    provider = Provider({"answer": "one"}, wait_for=lambda: misses(cache) >= 6)
     results: list[Any] = []
     barrier = threading.Barrier(6)
 
@@ -225,7 +240,7 @@ def test_single_flight_makes_one_provider_call(cache: SemanticCache) -> None:
 
 
 def test_provider_error_reaches_every_waiter_and_is_not_cached(cache: SemanticCache) -> None:
-    failing = Provider(delay_s=0.3, error=RuntimeError("upstream 500"))
+    failing = Provider(error=RuntimeError("upstream 500"), wait_for=lambda: misses(cache) >= 4)
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
@@ -256,7 +271,11 @@ def test_async_single_flight_and_hits(cache: SemanticCache) -> None:
     async def provider() -> dict[str, str]:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.3)
+        # Stay in flight until all five lookups have missed (bounded by the test's timeout).
+        for _ in range(3000):
+            if misses(cache) >= 5:
+                break
+            await asyncio.sleep(0.01)
         return {"answer": "async"}
 
     async def scenario() -> list[Any]:
