@@ -37,6 +37,7 @@ class OperatingPoint:
     target_precision: float
     conservative: bool
     verified: bool
+    min_score: float | None = None  # the cross-encoder's minimum score, when one was replayed
 
     @property
     def precision_interval(self) -> tuple[float, float]:
@@ -45,10 +46,11 @@ class OperatingPoint:
     def describe(self) -> str:
         low, high = self.precision_interval
         m = self.metrics
+        score = "" if self.min_score is None else f", cross-encoder score >= {self.min_score:g}"
         return (
-            f"threshold {self.threshold:.3f}: precision {m.precision:.3f} (95% Wilson interval "
-            f"{low:.3f}-{high:.3f}, from {m.correct_hits} right of {m.hits} hits), hit rate "
-            f"{m.hit_rate:.1%}, false-hit rate {m.false_hit_rate:.1%}"
+            f"threshold {self.threshold:.3f}{score}: precision {m.precision:.3f} "
+            f"(95% Wilson interval {low:.3f}-{high:.3f}, from {m.correct_hits} right of "
+            f"{m.hits} hits), hit rate {m.hit_rate:.1%}, false-hit rate {m.false_hit_rate:.1%}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +59,7 @@ class OperatingPoint:
             "target_precision": self.target_precision,
             "conservative": self.conservative,
             "verified": self.verified,
+            "min_score": self.min_score,
             **{k: v for k, v in self.metrics.to_dict().items() if k != "threshold"},
         }
 
@@ -65,6 +68,13 @@ def grid(floor: float, step: float = 0.005) -> list[float]:
     """Thresholds from ``floor`` to 1.0 inclusive."""
     count = round((1.0 - floor) / step)
     return [round(floor + i * step, 4) for i in range(count + 1)]
+
+
+# Cross-encoder minimum scores tried (its probabilities crowd near 0 and 1).
+SCORE_GRID: tuple[float, ...] = (
+    0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99,
+    0.995, 0.998, 0.999,
+)  # fmt: skip
 
 
 def choose_operating_point(
@@ -84,24 +94,27 @@ def choose_operating_point(
     """
     if not 0.0 < target_precision <= 1.0:
         raise ValueError(f"target precision must be within (0, 1], got {target_precision}")
-    best: Metrics | None = None
+    scores: Sequence[float | None] = SCORE_GRID if verified and replay.scored else (None,)
+    best: tuple[Metrics, float | None] | None = None
     for t in thresholds if thresholds is not None else grid(replay.floor):
-        m = metrics_at(replay, t, verified=verified)
-        if m.hits == 0:
-            continue
-        measured = m.precision_interval()[0] if conservative else m.precision
-        if measured + 1e-12 < target_precision:
-            continue
-        if best is None or (m.correct_hits, -m.hits) > (best.correct_hits, -best.hits):
-            best = m
-    if best is None or best.threshold is None:
+        for score in scores:
+            m = metrics_at(replay, t, verified=verified, min_score=score)
+            if m.hits == 0:
+                continue
+            measured = m.precision_interval()[0] if conservative else m.precision
+            if measured + 1e-12 < target_precision:
+                continue
+            if best is None or (m.correct_hits, -m.hits) > (best[0].correct_hits, -best[0].hits):
+                best = (m, score)
+    if best is None or best[0].threshold is None:
         return None
     return OperatingPoint(
-        threshold=best.threshold,
-        metrics=best,
+        threshold=best[0].threshold,
+        metrics=best[0],
         target_precision=target_precision,
         conservative=conservative,
         verified=verified,
+        min_score=best[1],
     )
 
 
@@ -120,12 +133,29 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_threshold(path: Path, threshold: float, *, namespace: str | None = None) -> Path:
+def write_threshold(
+    path: Path,
+    threshold: float,
+    *,
+    namespace: str | None = None,
+    cross_encoder: tuple[Path, float] | None = None,
+) -> Path:
     """Set the global threshold (or one namespace's) in the JSON config file, keeping every
-    other setting; written atomically."""
+    other setting; written atomically. ``cross_encoder`` (model directory, minimum score) also
+    turns that verifier on, for every namespace."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be within [0, 1], got {threshold}")
     config = read_config(path)
+    if cross_encoder is not None:
+        model_dir, min_score = cross_encoder
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be within [0, 1], got {min_score}")
+        verifier = config.get("verifier") or {}
+        if not isinstance(verifier, dict):
+            raise ValueError(f"{path}: verifier must be a JSON object")
+        verifier["cross_encoder_path"] = str(Path(model_dir).resolve())
+        verifier["cross_encoder_min_score"] = min_score
+        config["verifier"] = verifier
     if namespace is None:
         config["threshold"] = threshold
     else:

@@ -38,6 +38,7 @@ from semcached.decision import Guard, HitKind, MissReason
 from semcached.embeddings.base import Embedder
 from semcached.embeddings.cache import CachedEmbedder
 from semcached.engine import LookupResult, SemanticCache
+from semcached.guards import CrossEncoderGuard
 from semcached.index.exact import MemoryExactStore
 from semcached.index.memory_vector import MemoryVectorBackend
 from semcached.pairs import Pair, load_pairs, load_paraphrase_sets
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 Mode = Literal["pairs", "retrieval"]
+CROSS_SCORES: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)  # shown by the report
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.80 + 0.01 * i, 2) for i in range(21))
 EVAL_MODEL = "semcached-eval"
 
@@ -92,6 +94,9 @@ class Outcome:
     rejected_by: tuple[str, ...] = ()
     policy_hit: bool = False  # the configured policy, looked up for real
     policy_correct: bool = False
+    # The cross-encoder's score of the candidate served at the floor (its veto held back, so
+    # any minimum score can be measured); None without a cross-encoder or on a miss.
+    cross_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +158,12 @@ class Replay:
     guards: tuple[str, ...]
     seconds: float = 0.0
     rejections: dict[str, int] = field(default_factory=dict)
+    policy_min_score: float | None = None  # the cross-encoder's configured minimum, if any
+
+    @property
+    def scored(self) -> bool:
+        """Whether the replay ran a cross-encoder (so ``min_score`` can be swept)."""
+        return self.policy_min_score is not None
 
     @property
     def positives(self) -> int:
@@ -167,13 +178,23 @@ class Replay:
         return len(self.outcomes) - self.positives
 
 
-def metrics_at(replay: Replay, threshold: float, *, verified: bool = True) -> Metrics:
-    """Hit quality at ``threshold`` (at least the replay's floor), with or without the guards."""
+def metrics_at(
+    replay: Replay, threshold: float, *, verified: bool = True, min_score: float | None = None
+) -> Metrics:
+    """Hit quality at ``threshold`` (at least the replay's floor), with or without the guards.
+
+    With a cross-encoder in the replay, ``min_score`` is its minimum score (default: the
+    configured one); a candidate is served when its similarity reaches ``threshold``, the cheap
+    checks pass and its cross-encoder score reaches ``min_score``. This is exact for the default
+    ``stop_at_veto`` policy (a vetoed best candidate is a miss).
+    """
     if threshold < replay.floor - 1e-9:
         raise ValueError(
             f"threshold {threshold} is below the replay's floor {replay.floor}; replay again "
             "with a lower floor"
         )
+    if min_score is None:
+        min_score = replay.policy_min_score
     hits = correct = 0
     for o in replay.outcomes:
         sim, right = (
@@ -181,9 +202,12 @@ def metrics_at(replay: Replay, threshold: float, *, verified: bool = True) -> Me
             if verified
             else (o.top_similarity, o.top_correct)
         )
-        if sim is not None and sim >= threshold:
-            hits += 1
-            correct += right
+        if sim is None or sim < threshold:
+            continue
+        if verified and min_score is not None and (o.cross_score or 0.0) < min_score:
+            continue
+        hits += 1
+        correct += right
     return Metrics(threshold, hits, correct, hits - correct, replay.positives, replay.negatives)
 
 
@@ -304,10 +328,14 @@ def replay_pairs(
     _warm(cache, [t for p in pairs for t in (p.a, p.b)])
     outcomes: list[Outcome] = []
     rejections: Counter[str] = Counter()
+    scorer = _cross_encoder(cache)
     for i, pair in enumerate(pairs):
+        if scorer is not None and i % _SCORE_BLOCK == 0:  # batched: much faster than one by one
+            block = pairs[i : i + _SCORE_BLOCK]
+            scorer.score_many([(_text(cache, p.b, ns), _text(cache, p.a, ns)) for p in block])
         request_a = _request(pair.a)
         cache.store(request_a, {"pair": i}, namespace=ns)
-        at_floor = cache.lookup(_request(pair.b), namespace=ns, threshold=floor)
+        at_floor = _lookup_at_floor(cache, scorer, pair.b, ns, floor)
         policy = cache.lookup(_request(pair.b), namespace=ns)
         cache.delete(cache.canonicalize(request_a, ns).exact_key, namespace=ns)
         served_sim, _ = _served(at_floor)
@@ -325,6 +353,7 @@ def replay_pairs(
                 rejected_by=vetoes,
                 policy_hit=policy.hit,
                 policy_correct=right,
+                cross_score=_cross_score(cache, scorer, at_floor, pair.b, ns),
             )
         )
         if progress is not None and (i + 1) % 1000 == 0:
@@ -352,8 +381,9 @@ def replay_retrieval(
         cache.store(_request(origin), {"origin": i}, namespace=ns)
     outcomes: list[Outcome] = []
     rejections: Counter[str] = Counter()
+    scorer = _cross_encoder(cache)
     for i, (_, similar) in enumerate(sets):
-        at_floor = cache.lookup(_request(similar), namespace=ns, threshold=floor)
+        at_floor = _lookup_at_floor(cache, scorer, similar, ns, floor)
         policy = cache.lookup(_request(similar), namespace=ns)
         served_sim, served_id = _served(at_floor)
         vetoes = _vetoes(at_floor)
@@ -368,6 +398,7 @@ def replay_retrieval(
                 rejected_by=vetoes,
                 policy_hit=policy.hit,
                 policy_correct=policy.hit and policy.entry_id == expected[i],
+                cross_score=_cross_score(cache, scorer, at_floor, similar, ns),
             )
         )
         if progress is not None and (i + 1) % 1000 == 0:
@@ -389,6 +420,7 @@ def _finish(
 ) -> Replay:
     """Drop the replay's namespace and package what it measured."""
     cache.invalidate(namespace)
+    scorer = _cross_encoder(cache)
     return Replay(
         mode=mode,
         outcomes=outcomes,
@@ -397,7 +429,56 @@ def _finish(
         guards=_guard_names(cache),
         seconds=time.perf_counter() - start,
         rejections=dict(rejections),
+        policy_min_score=None if scorer is None else scorer.min_score,
     )
+
+
+_SCORE_BLOCK = 512
+
+
+def _cross_encoder(cache: SemanticCache) -> CrossEncoderGuard | None:
+    return next((g for g in cache.guards if isinstance(g, CrossEncoderGuard)), None)
+
+
+def _text(cache: SemanticCache, text: str, namespace: str) -> str:
+    """The text the guards see for a stored or looked-up prompt."""
+    return cache.canonicalize(_request(text), namespace).text
+
+
+def _lookup_at_floor(
+    cache: SemanticCache,
+    scorer: CrossEncoderGuard | None,
+    text: str,
+    namespace: str,
+    floor: float,
+) -> LookupResult:
+    """The lookup at the floor, with the cross-encoder's veto held back (its score is recorded
+    separately, so every minimum score can be measured from one replay)."""
+    if scorer is None:
+        return cache.lookup(_request(text), namespace=namespace, threshold=floor)
+    configured = scorer.min_score
+    scorer.min_score = 0.0
+    try:
+        return cache.lookup(_request(text), namespace=namespace, threshold=floor)
+    finally:
+        scorer.min_score = configured
+
+
+def _cross_score(
+    cache: SemanticCache,
+    scorer: CrossEncoderGuard | None,
+    result: LookupResult,
+    text: str,
+    namespace: str,
+) -> float | None:
+    if scorer is None or not result.hit:
+        return None
+    if result.kind is HitKind.EXACT:
+        return 1.0  # the exact layer serves without the verifier
+    decision = result.decision
+    if decision is None or decision.candidate is None:
+        return None
+    return scorer.score(_text(cache, text, namespace), decision.candidate.text)
 
 
 def _top_similarity(result: LookupResult) -> float | None:
@@ -544,6 +625,15 @@ def report_dict(replay: Replay, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
         "cosine_only": [metrics_at(replay, t, verified=False).to_dict() for t in usable],
         "rejections": dict(sorted(replay.rejections.items())),
         "reliability": reliability(replay),
+        "cross_encoder": {
+            "policy_min_score": replay.policy_min_score,
+            "by_min_score": {
+                f"{score:g}": [metrics_at(replay, t, min_score=score).to_dict() for t in usable]
+                for score in CROSS_SCORES
+            },
+        }
+        if replay.scored
+        else None,
     }
 
 
@@ -582,6 +672,8 @@ def format_report(replay: Replay, thresholds: Sequence[float] = DEFAULT_THRESHOL
                 f"{k} {v}" for k, v in sorted(body["rejections"].items(), key=lambda kv: -kv[1])
             )
         )
+    if body["cross_encoder"] is not None:
+        lines += ["", _cross_table(body["cross_encoder"]["by_min_score"], hit_name)]
     lines += ["", "reliability (how often the best candidate is right, by similarity):"]
     lines.append(f"{'similarity':>14} | {'cosine n':>8} {'precision':>9} {'95% CI':>13} | "
                  f"{'verified n':>10} {'precision':>9} {'95% CI':>13}")  # fmt: skip
@@ -593,4 +685,20 @@ def format_report(replay: Replay, thresholds: Sequence[float] = DEFAULT_THRESHOL
             prec = "-" if p is None else f"{p:.3f}"
             cells.append(f"{n:>{width}} {prec:>9} {ci[0]:>6.3f}-{ci[1]:<6.3f}")
         lines.append(f"{row['bin']:>14} | {cells[0]} | {cells[1]}")
+    return "\n".join(lines)
+
+
+def _cross_table(by_score: dict[str, list[dict[str, Any]]], hit_name: str) -> str:
+    """Per threshold (rows) and cross-encoder minimum score (columns): hit rate / precision."""
+    scores = list(by_score)
+    lines = [
+        f"with the cross-encoder: {hit_name} / precision, by minimum score",
+        f"{'threshold':>9} | " + " ".join(f"{'score >= ' + s:>16}" for s in scores),
+    ]
+    for row in range(len(by_score[scores[0]])):
+        cells = [by_score[s][row] for s in scores]
+        lines.append(
+            f"{cells[0]['threshold']:>9.2f} | "
+            + " ".join(f"{c['hit_rate']:>8.1%} / {c['precision']:.3f}" for c in cells)
+        )
     return "\n".join(lines)

@@ -80,6 +80,9 @@ from semcached.service.cli_quality import calibrate, eval_cache  # noqa: E402
 
 main.add_command(eval_cache)
 main.add_command(calibrate)
+from semcached.service.cli_verifier import train_verifier  # noqa: E402
+
+main.add_command(train_verifier)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -30,6 +30,7 @@ def _replay(
     embedding_cache: Path | None,
     namespace: str | None,
     quiet: bool,
+    cross_encoder: Path | None,
 ) -> object:
     from semcached import factory
     from semcached.embedstore import PersistentEmbedder
@@ -40,14 +41,18 @@ def _replay(
         settings = Settings()
     except ValueError as exc:
         raise click.ClickException(f"invalid settings: {exc}") from exc
+    if cross_encoder is not None:
+        if not verify:
+            raise click.ClickException("--cross-encoder is part of the verifier; drop --no-verify")
+        verifier = settings.verifier.model_copy(update={"cross_encoder_path": cross_encoder})
+        settings = settings.model_copy(update={"verifier": verifier})
     try:
         embedder = factory.build_embedder(settings)
+        if embedding_cache is not None:
+            embedder = PersistentEmbedder(getattr(embedder, "inner", embedder), embedding_cache)
+        cache = build_replay_cache(settings, embedder=embedder, guards=None if verify else ())
     except SemcachedError as exc:
         raise click.ClickException(str(exc)) from exc
-    if embedding_cache is not None:
-        inner = getattr(embedder, "inner", embedder)
-        embedder = PersistentEmbedder(inner, embedding_cache)
-    cache = build_replay_cache(settings, embedder=embedder, guards=None if verify else ())
 
     def progress(done: int, total: int) -> None:
         if not quiet:
@@ -88,6 +93,12 @@ _common = [
         type=click.Path(file_okay=False, path_type=Path),
         help="Keep embeddings in this folder across runs (big files embed once).",
     ),
+    click.option(
+        "--cross-encoder",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Add this local cross-encoder to the verifier (e.g. from train-verifier); its "
+        "minimum score is measured and calibrated with the threshold.",
+    ),
     click.option("--json", "as_json", is_flag=True, help="Print JSON for machines."),
 ]
 
@@ -110,6 +121,7 @@ def eval_cache(
     floor: float,
     verify: bool,
     embedding_cache: Path | None,
+    cross_encoder: Path | None,
     as_json: bool,
 ) -> None:
     """Replay labelled pairs through the cache and print its hit quality.
@@ -125,7 +137,7 @@ def eval_cache(
 
     replay = _replay(
         path, limit=limit, floor=floor, verify=verify, embedding_cache=embedding_cache,
-        namespace=namespace, quiet=as_json,
+        namespace=namespace, quiet=as_json, cross_encoder=cross_encoder,
     )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report_dict(replay), indent=2))  # type: ignore[arg-type]
@@ -166,19 +178,26 @@ def calibrate(
     floor: float,
     verify: bool,
     embedding_cache: Path | None,
+    cross_encoder: Path | None,
     as_json: bool,
 ) -> None:
     """Pick the threshold meeting --target-precision with the most hits and save it.
 
     The pairs are replayed through the cache as configured (verifier included); the threshold
     chosen is written to the JSON config file Settings read (environment variables still
-    take precedence), for every namespace or for --namespace.
+    take precedence), for every namespace or for --namespace. With --cross-encoder, its
+    minimum score is chosen together with the threshold, and both are written.
     """
     from semcached.calibration import choose_operating_point, write_threshold
 
+    if cross_encoder is not None and namespace is not None:
+        raise click.ClickException(
+            "the cross-encoder's minimum score is one setting for every namespace; calibrate "
+            "with --cross-encoder without --namespace"
+        )
     replay = _replay(
         path, limit=limit, floor=floor, verify=verify, embedding_cache=embedding_cache,
-        namespace=namespace, quiet=as_json,
+        namespace=namespace, quiet=as_json, cross_encoder=cross_encoder,
     )  # fmt: skip
     point = choose_operating_point(
         replay,  # type: ignore[arg-type]
@@ -200,7 +219,14 @@ def calibrate(
             raise click.ClickException(
                 "SEMCACHED_CONFIG_FILE is empty (no config file); pass --config-file PATH"
             )
-        written = write_threshold(target, point.threshold, namespace=namespace)
+        scored = (
+            (cross_encoder, point.min_score)
+            if cross_encoder is not None and point.min_score is not None
+            else None
+        )
+        written = write_threshold(
+            target, point.threshold, namespace=namespace, cross_encoder=scored
+        )
     scope = f"namespace {namespace!r}" if namespace else "every namespace"
     if as_json:
         body = {
@@ -214,6 +240,11 @@ def calibrate(
     click.echo(f"target precision {target_precision}: {point.describe()}")
     if written is not None:
         click.echo(f"wrote threshold {point.threshold:.3f} for {scope} to {written}")
+        if point.min_score is not None and cross_encoder is not None:
+            click.echo(
+                f"wrote the cross-encoder {cross_encoder} with minimum score "
+                f"{point.min_score:g} to the verifier settings"
+            )
         if "SEMCACHED_THRESHOLD" in __import__("os").environ and namespace is None:
             click.echo(
                 "note: SEMCACHED_THRESHOLD is set in the environment and takes precedence over "

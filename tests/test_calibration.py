@@ -145,3 +145,82 @@ def test_config_file_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert config_file_path() is None
     monkeypatch.setenv("SEMCACHED_CONFIG_FILE", str(tmp_path / "x.json"))
     assert config_file_path() == tmp_path / "x.json"
+
+
+def make_scored_replay(rows: list[tuple[float, int, bool, float]], min_score: float) -> Replay:
+    """A pairs replay with a cross-encoder: (similarity, label, passed the checks, its score)."""
+    outcomes = [
+        Outcome(
+            label=label,
+            top_similarity=sim,
+            top_correct=label == 1,
+            served_similarity=sim if passed else None,
+            served_correct=label == 1,
+            cross_score=score if passed else None,
+        )
+        for sim, label, passed, score in rows
+    ]
+    return Replay(
+        mode="pairs", outcomes=outcomes, floor=0.0, policy_threshold=0.9, guards=(),
+        policy_min_score=min_score,
+    )  # fmt: skip
+
+
+scored_rows = st.lists(
+    st.tuples(st.floats(0.0, 1.0), st.integers(0, 1), st.booleans(), st.floats(0.0, 1.0)),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scored_rows, st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_raising_the_cross_encoder_minimum_never_adds_hits(
+    rows: list[tuple[float, int, bool, float]], s1: float, s2: float, threshold: float
+) -> None:
+    replay = make_scored_replay(rows, 0.5)
+    low, high = sorted((s1, s2))
+    assert (
+        metrics_at(replay, threshold, min_score=high).hits
+        <= metrics_at(replay, threshold, min_score=low).hits
+        <= metrics_at(replay, threshold, min_score=0.0).hits
+    )
+    # by default the configured minimum applies; cosine alone ignores the cross-encoder
+    assert metrics_at(replay, threshold) == metrics_at(replay, threshold, min_score=0.5)
+    unscored = metrics_at(replay, threshold, verified=False, min_score=1.0)
+    assert unscored.hits == sum(1 for r in rows if r[0] >= threshold)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scored_rows, st.floats(0.05, 1.0), st.floats(0.05, 1.0))
+def test_with_a_cross_encoder_a_higher_target_never_yields_more_hits(
+    rows: list[tuple[float, int, bool, float]], p1: float, p2: float
+) -> None:
+    low, high = sorted((p1, p2))
+    replay = make_scored_replay(rows, 0.5)
+    thresholds = grid(0.0, 0.1)
+    loose = choose_operating_point(replay, low, thresholds=thresholds)
+    strict = choose_operating_point(replay, high, thresholds=thresholds)
+    if strict is not None:
+        assert loose is not None and strict.metrics.hits <= loose.metrics.hits
+        assert strict.min_score is not None
+        again = metrics_at(replay, strict.threshold, min_score=strict.min_score)
+        assert again == strict.metrics and again.precision + 1e-12 >= high
+
+
+def test_write_threshold_with_a_cross_encoder_keeps_other_verifier_settings(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "semcached.json"
+    path.write_text(json.dumps({"verifier": {"checks": ["negation"]}, "redis_url": None}))
+    write_threshold(path, 0.9, cross_encoder=(tmp_path / "model", 0.97))
+    assert json.loads(path.read_text()) == {
+        "redis_url": None,
+        "threshold": 0.9,
+        "verifier": {
+            "checks": ["negation"],
+            "cross_encoder_path": str((tmp_path / "model").resolve()),
+            "cross_encoder_min_score": 0.97,
+        },
+    }
+    with pytest.raises(ValueError, match="min_score"):
+        write_threshold(path, 0.9, cross_encoder=(tmp_path, 1.5))

@@ -1,0 +1,238 @@
+"""Training the cross-encoder verifier on labelled pairs, and measuring and calibrating the cache
+with it: the split never leaks a held-out text into training, the trained model plugs into the
+verifier, and the minimum score swept from one replay matches real lookups."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from semcached import factory
+from semcached.decision import Candidate
+from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
+from semcached.errors import ModelLoadError
+from semcached.guards import CrossEncoderGuard
+from semcached.pairs import Pair, load_pairs, sample_pairs_path
+from semcached.service.cli import main
+from semcached.settings import Settings
+from semcached.verifier_training import (
+    METADATA_FILE,
+    TrainingOptions,
+    ranking_quality,
+    split_by_question,
+    train_cross_encoder,
+)
+
+pytestmark = pytest.mark.model  # most tests here train or load the real model
+
+# -- the split --------------------------------------------------------------------------------
+
+texts = st.sampled_from([f"question {i}" for i in range(12)] + ["Question  1", "QUESTION 2"])
+pair_lists = st.lists(
+    st.builds(Pair, a=texts, b=texts, label=st.integers(0, 1)), min_size=0, max_size=40
+)
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@settings(max_examples=200, deadline=None)
+@given(pair_lists, st.floats(0.0, 0.99), st.integers(0, 3))
+def test_split_by_question_never_shares_a_text(
+    pairs: list[Pair], fraction: float, seed: int
+) -> None:
+    train, holdout = split_by_question(pairs, fraction, seed)
+    assert sorted(map(repr, train + holdout)) == sorted(map(repr, pairs))  # nothing lost
+    seen = {_fold(t) for p in train for t in (p.a, p.b)}
+    assert not any(_fold(t) in seen for p in holdout for t in (p.a, p.b))
+    # reproducible, and independent of the order of the file
+    assert split_by_question(list(reversed(pairs)), fraction, seed)[1] == list(reversed(holdout))
+
+
+def test_split_by_question_keeps_roughly_the_fraction() -> None:
+    pairs = [Pair(f"q{i}", f"p{i}", i % 2) for i in range(2000)]
+    assert split_by_question(pairs, 0.0)[1] == []
+    _, holdout = split_by_question(pairs, 0.25)
+    assert 400 <= len(holdout) <= 600
+    with pytest.raises(ValueError, match="holdout_fraction"):
+        split_by_question(pairs, 1.0)
+
+
+def test_ranking_quality_known_values() -> None:
+    auc, points = ranking_quality([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0])
+    assert auc == 1.0
+    assert points["0.95"] == {"min_score": 0.8, "recall": 1.0}
+    assert ranking_quality([0.1, 0.2], [1, 0])[0] == 0.0
+    assert ranking_quality([0.5, 0.5], [1, 0])[0] == 0.5  # ties share their rank
+    assert ranking_quality([0.5], [1]) == (None, {})
+
+
+def test_training_options_reject_nonsense() -> None:
+    with pytest.raises(ValueError, match="epochs"):
+        TrainingOptions(epochs=0)
+    with pytest.raises(ValueError, match="max_length"):
+        TrainingOptions(max_length=4)
+    with pytest.raises(ValueError, match="holdout_fraction"):
+        TrainingOptions(holdout_fraction=1.5)
+
+
+# -- training with the real model -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A verifier trained by the CLI on the bundled sample (tiny: it tests plumbing, not skill)."""
+    out = tmp_path_factory.mktemp("verifier") / "model"
+    result = CliRunner().invoke(
+        main,
+        ["train-verifier", str(sample_pairs_path()), "--out", str(out), "--holdout", "0.3",
+         "--epochs", "2", "--max-length", "64", "--json"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["train_pairs"] + report["holdout_pairs"] == 60
+    assert report["holdout_pairs"] > 0 and report["holdout_auc"] is not None
+    return out
+
+
+def test_training_writes_a_model_its_report_and_the_unseen_pairs(trained: Path) -> None:
+    assert (trained / "config.json").is_file() and (trained / "model.safetensors").is_file()
+    report = json.loads((trained / METADATA_FILE).read_text())
+    with gzip.open(trained / "holdout.jsonl.gz", "rt") as handle:
+        holdout = [json.loads(line) for line in handle]
+    assert len(holdout) == report["holdout_pairs"]
+    trained_on = {
+        _fold(t)
+        for p in load_pairs(sample_pairs_path())
+        if {"a": p.a, "b": p.b, "label": p.label} not in holdout
+        for t in (p.a, p.b)
+    }
+    assert not any(_fold(row[k]) in trained_on for row in holdout for k in ("a", "b"))
+
+
+def test_the_trained_model_plugs_into_the_verifier(trained: Path) -> None:
+    guard = CrossEncoderGuard(trained, min_score=0.0)
+    query, stored = "How do I reset my password?", "How can I reset my password?"
+    score = guard.score(query, stored)
+    assert 0.0 <= score <= 1.0
+    # scored in a batch or alone, memoized or not: the same value
+    assert guard.score_many([(query, stored), ("a", "b")])[0] == pytest.approx(score, abs=1e-5)
+    assert guard.score(query, stored) == score
+    candidate = Candidate(id="1", similarity=0.95, text=stored, response={})
+    assert guard.check(query, candidate) is None
+    strict = CrossEncoderGuard(trained, min_score=1.0)
+    assert "cross-encoder score" in (strict.check(query, candidate) or "")
+
+
+def test_training_needs_both_labels(tmp_path: Path) -> None:
+    pairs = [Pair(f"q{i}", f"p{i}", 1) for i in range(40)]
+    with pytest.raises(ValueError, match="both labels"):
+        train_cross_encoder(pairs, tmp_path / "m", TrainingOptions(holdout_fraction=0.0))
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_verifier_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": "x", "b": "y"}\n')
+    result = CliRunner().invoke(main, ["train-verifier", str(bad), "--out", str(tmp_path / "m")])
+    assert result.exit_code != 0
+    assert "bad.jsonl:1" in result.output and "label" in result.output
+
+
+def test_a_model_with_three_labels_is_refused(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16, num_labels=3,
+    )  # fmt: skip
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError):
+        CrossEncoderGuard(tmp_path)
+
+
+# -- eval-cache and calibrate with the trained verifier ----------------------------------------
+
+
+@pytest.fixture
+def cli_env(
+    st_embedder: SentenceTransformerEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    vectors = CachedEmbedder(st_embedder, max_entries=10_000)
+    monkeypatch.setattr(factory, "build_embedder", lambda settings: vectors)
+    config = tmp_path / "semcached.json"
+    monkeypatch.setenv("SEMCACHED_CONFIG_FILE", str(config))
+    for name in ("SEMCACHED_THRESHOLD", "SEMCACHED_VERIFIER__CROSS_ENCODER_MIN_SCORE"):
+        monkeypatch.delenv(name, raising=False)
+    return config
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_eval_cache_sweeps_the_cross_encoder_score_exactly(cli_env: Path, trained: Path) -> None:
+    """One replay measures every minimum score; at the configured one, the derived row equals
+    the policy's own lookups (the cross-encoder vetoing for real)."""
+    body = json.loads(
+        run("eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained), "--json")
+    )
+    assert "cross_encoder" in body["guards"]
+    cross = body["cross_encoder"]
+    assert cross["policy_min_score"] == 0.5
+    at_policy = {r["threshold"]: r for r in cross["by_min_score"]["0.5"]}
+    assert body["policy"]["hits"] == at_policy[0.94]["hits"]
+    assert body["policy"]["correct_hits"] == at_policy[0.94]["correct_hits"]
+    # a higher minimum score never serves more
+    rows = cross["by_min_score"]
+    scores = sorted(rows, key=float)
+    for low, high in itertools.pairwise(scores):
+        for a, b in zip(rows[low], rows[high], strict=True):
+            assert b["hits"] <= a["hits"]
+    out = run("eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained))
+    assert "with the cross-encoder" in out
+
+
+def test_calibrate_writes_threshold_and_cross_encoder(cli_env: Path, trained: Path) -> None:
+    body = json.loads(
+        run("calibrate", str(sample_pairs_path()), "--cross-encoder", str(trained),
+            "--target-precision", "0.8", "--json")
+    )  # fmt: skip
+    assert body["ok"] and body["min_score"] is not None and body["precision"] >= 0.8
+    config = json.loads(cli_env.read_text())
+    assert config["threshold"] == body["threshold"]
+    assert config["verifier"] == {
+        "cross_encoder_path": str(trained.resolve()),
+        "cross_encoder_min_score": body["min_score"],
+    }
+    loaded = Settings()
+    assert loaded.verifier.cross_encoder_path == trained.resolve()
+    assert loaded.verifier.cross_encoder_min_score == body["min_score"]
+    # the configured policy now measures what calibration promised
+    policy = json.loads(run("eval-cache", str(sample_pairs_path()), "--json"))["policy"]
+    assert policy["hits"] == body["hits"] and policy["precision"] >= 0.8
+
+
+def test_calibrate_with_cross_encoder_refuses_a_namespace(cli_env: Path, trained: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["calibrate", str(sample_pairs_path()), "--cross-encoder", str(trained),
+         "--target-precision", "0.8", "--namespace", "support"],
+    )  # fmt: skip
+    assert result.exit_code != 0 and "without --namespace" in result.output
+    result = CliRunner().invoke(
+        main,
+        ["eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained), "--no-verify"],
+    )
+    assert result.exit_code != 0 and "drop --no-verify" in result.output
