@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from semcached.adaptive import AdaptiveThresholds
 from semcached.decision import Guard, HitKind, MissReason
 from semcached.embeddings.base import Embedder
@@ -331,8 +333,7 @@ def replay_pairs(
     scorer = _cross_encoder(cache)
     for i, pair in enumerate(pairs):
         if scorer is not None and i % _SCORE_BLOCK == 0:  # batched: much faster than one by one
-            block = pairs[i : i + _SCORE_BLOCK]
-            scorer.score_many([(_text(cache, p.b, ns), _text(cache, p.a, ns)) for p in block])
+            _prime_scores(cache, scorer, pairs[i : i + _SCORE_BLOCK], ns, floor)
         request_a = _request(pair.a)
         cache.store(request_a, {"pair": i}, namespace=ns)
         at_floor = _lookup_at_floor(cache, scorer, pair.b, ns, floor)
@@ -438,6 +439,27 @@ _SCORE_BLOCK = 512
 
 def _cross_encoder(cache: SemanticCache) -> CrossEncoderGuard | None:
     return next((g for g in cache.guards if isinstance(g, CrossEncoderGuard)), None)
+
+
+def _prime_scores(
+    cache: SemanticCache,
+    scorer: CrossEncoderGuard,
+    pairs: Sequence[Pair],
+    namespace: str,
+    floor: float,
+) -> None:
+    """Score in one batch the pairs whose similarity may reach the floor (the rest never meet
+    the cross-encoder); the lookups then find their scores memoized."""
+    queries = [_text(cache, p.b, namespace) for p in pairs]
+    stored = [_text(cache, p.a, namespace) for p in pairs]
+    similarity = np.einsum("ij,ij->i", cache.embedder.embed(queries), cache.embedder.embed(stored))
+    scorer.score_many(
+        [
+            (q, t)
+            for q, t, sim in zip(queries, stored, similarity, strict=True)
+            if sim >= floor - 0.01
+        ]
+    )
 
 
 def _text(cache: SemanticCache, text: str, namespace: str) -> str:
