@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from semcached.decision import Candidate, Guard
 from semcached.guard_text import (
     ALIASES,
@@ -532,7 +534,7 @@ class CrossEncoderGuard(_Check):
         self.min_score = min_score
         self._device = device
         self._max_length = max_length
-        self._memo: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._memo: OrderedDict[bytes, float] = OrderedDict()  # keyed by a digest of the pair
         self._memo_size = memo_size
         self._lock = threading.Lock()
 
@@ -542,20 +544,26 @@ class CrossEncoderGuard(_Check):
 
     def score_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> list[float]:
         """Scores of many (query, cached text) pairs, batched; memoized pairs are free."""
+        keys = [_pair_key(query, text) for query, text in pairs]
+        known: dict[bytes, float] = {}
         with self._lock:
-            known = {pair: self._memo.get(pair) for pair in pairs}
-        todo = list(dict.fromkeys(pair for pair, value in known.items() if value is None))
+            for key in keys:
+                if key in self._memo:
+                    known[key] = self._memo[key]
+                    self._memo.move_to_end(key)
+        todo = list(
+            {key: pair for key, pair in zip(keys, pairs, strict=True) if key not in known}.items()
+        )
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            for pair, value in zip(chunk, self._infer(chunk), strict=True):
-                known[pair] = value
+            values = self._infer([pair for _, pair in chunk])
+            known.update((key, value) for (key, _), value in zip(chunk, values, strict=True))
         with self._lock:
-            for pair in todo:
-                self._memo[pair] = known[pair] or 0.0
-                self._memo.move_to_end(pair)
+            for key, _ in todo:
+                self._memo[key] = known[key]
             while len(self._memo) > self._memo_size:
                 self._memo.popitem(last=False)
-        return [known[pair] or 0.0 for pair in pairs]
+        return [known[key] for key in keys]
 
     def _infer(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         import torch
@@ -577,6 +585,11 @@ class CrossEncoderGuard(_Check):
         if score < self.min_score:
             return f"cross-encoder score {score:.3f} < {self.min_score:.3f}"
         return None
+
+
+def _pair_key(query: str, text: str) -> bytes:
+    """A 128-bit digest of a (query, cached text) pair: the memo holds no prompt text."""
+    return xxhash.xxh3_128_digest(f"{len(query)}:{query}\x00{text}".encode())
 
 
 GUARD_NAMES: tuple[str, ...] = (
