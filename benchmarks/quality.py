@@ -68,7 +68,7 @@ def replay(path: Path, settings: Settings, embedder: Any, *, verify: bool, limit
 def split_replay(replay_: Replay, path: Path, limit: int | None) -> tuple[Replay, Replay]:
     """Two halves of a pairs replay that share no question: calibrate on one, report the other."""
     pairs = load_pairs(path, limit=limit)
-    _, second = split_by_question(pairs, 0.5, seed=1)
+    _, second = split_by_question(pairs, 0.5, purpose="calibration")
     held = {id(p) for p in second}
     first_half = [o for p, o in zip(pairs, replay_.outcomes, strict=True) if id(p) not in held]
     second_half = [o for p, o in zip(pairs, replay_.outcomes, strict=True) if id(p) in held]

@@ -84,8 +84,12 @@ def choose_operating_point(
     thresholds: Sequence[float] | None = None,
     conservative: bool = False,
     verified: bool = True,
+    sweep_min_score: bool = True,
 ) -> OperatingPoint | None:
     """The threshold meeting ``target_precision`` with the most right hits, or ``None``.
+
+    With a cross-encoder in the replay, its minimum score is chosen together with the threshold
+    (``sweep_min_score``; otherwise the configured one is kept and ``min_score`` is ``None``).
 
     Example::
 
@@ -94,7 +98,8 @@ def choose_operating_point(
     """
     if not 0.0 < target_precision <= 1.0:
         raise ValueError(f"target precision must be within (0, 1], got {target_precision}")
-    scores: Sequence[float | None] = SCORE_GRID if verified and replay.scored else (None,)
+    sweep = verified and sweep_min_score and replay.sweeps_min_score
+    scores: Sequence[float | None] = SCORE_GRID if sweep else (None,)
     best: tuple[Metrics, float | None] | None = None
     for t in thresholds if thresholds is not None else grid(replay.floor):
         for score in scores:
@@ -142,7 +147,8 @@ def write_threshold(
 ) -> Path:
     """Set the global threshold (or one namespace's) in the JSON config file, keeping every
     other setting; written atomically. ``cross_encoder`` (model directory, minimum score) also
-    turns that verifier on, for every namespace."""
+    configures that cross-encoder for every namespace, or removes it when the minimum score is 0
+    (it would never veto)."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be within [0, 1], got {threshold}")
     config = read_config(path)
@@ -153,8 +159,12 @@ def write_threshold(
         verifier = config.get("verifier") or {}
         if not isinstance(verifier, dict):
             raise ValueError(f"{path}: verifier must be a JSON object")
-        verifier["cross_encoder_path"] = str(Path(model_dir).resolve())
-        verifier["cross_encoder_min_score"] = min_score
+        if min_score > 0.0:
+            verifier["cross_encoder_path"] = str(Path(model_dir).resolve())
+            verifier["cross_encoder_min_score"] = min_score
+        else:  # it would never veto: turn it off rather than pay for it on every candidate
+            verifier.pop("cross_encoder_path", None)
+            verifier.pop("cross_encoder_min_score", None)
         config["verifier"] = verifier
     if namespace is None:
         config["threshold"] = threshold

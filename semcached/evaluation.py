@@ -161,11 +161,19 @@ class Replay:
     seconds: float = 0.0
     rejections: dict[str, int] = field(default_factory=dict)
     policy_min_score: float | None = None  # the cross-encoder's configured minimum, if any
+    cross_encoder_path: str | None = None  # its model directory
+    stop_at_veto: bool = True  # the policy replayed (other minimum scores are exact only then)
 
     @property
     def scored(self) -> bool:
         """Whether the replay ran a cross-encoder (so ``min_score`` can be swept)."""
         return self.policy_min_score is not None
+
+    @property
+    def sweeps_min_score(self) -> bool:
+        """Whether any minimum score can be measured from this replay: with a cross-encoder and
+        the stop-at-veto policy (with fallback, a veto would have tried the next candidate)."""
+        return self.scored and self.stop_at_veto
 
     @property
     def positives(self) -> int:
@@ -188,7 +196,8 @@ def metrics_at(
     With a cross-encoder in the replay, ``min_score`` is its minimum score (default: the
     configured one); a candidate is served when its similarity reaches ``threshold``, the cheap
     checks pass and its cross-encoder score reaches ``min_score``. This is exact for the default
-    ``stop_at_veto`` policy (a vetoed best candidate is a miss).
+    ``stop_at_veto`` policy (a vetoed best candidate is a miss); other minimum scores than the
+    configured one can only be asked of such a replay.
     """
     if threshold < replay.floor - 1e-9:
         raise ValueError(
@@ -197,6 +206,11 @@ def metrics_at(
         )
     if min_score is None:
         min_score = replay.policy_min_score
+    elif min_score != replay.policy_min_score and not replay.sweeps_min_score:
+        raise ValueError(
+            "this replay cannot measure other cross-encoder minimum scores (it needs a "
+            "cross-encoder and SEMCACHED_VERIFIER__STOP_AT_VETO=true); pass min_score=None"
+        )
     hits = correct = 0
     for o in replay.outcomes:
         sim, right = (
@@ -431,6 +445,8 @@ def _finish(
         seconds=time.perf_counter() - start,
         rejections=dict(rejections),
         policy_min_score=None if scorer is None else scorer.min_score,
+        cross_encoder_path=None if scorer is None else str(scorer.path),
+        stop_at_veto=cache.stop_at_veto,
     )
 
 
@@ -648,13 +664,14 @@ def report_dict(replay: Replay, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
         "rejections": dict(sorted(replay.rejections.items())),
         "reliability": reliability(replay),
         "cross_encoder": {
+            "model": replay.cross_encoder_path,
             "policy_min_score": replay.policy_min_score,
             "by_min_score": {
                 f"{score:g}": [metrics_at(replay, t, min_score=score).to_dict() for t in usable]
                 for score in CROSS_SCORES
             },
         }
-        if replay.scored
+        if replay.sweeps_min_score
         else None,
     }
 

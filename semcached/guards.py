@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -476,12 +477,13 @@ class CrossEncoderGuard(_Check):
     """Vetoes candidates a local cross-encoder scores below ``min_score`` (0..1).
 
     A cross-encoder reads the query and the cached text together, so it judges what a sentence
-    embedding blurs; it is optional and slower (about 10 ms per candidate on two CPU cores, only
-    for candidates above the threshold). Configure a local model directory
-    (``SEMCACHED_VERIFIER__CROSS_ENCODER_PATH``): one ``semcached train-verifier`` made from your
-    own labelled pairs, or any Hugging Face sequence-classification model trained for duplicate
-    questions or paraphrases. Nothing is ever fetched from a model hub. Scores of recent pairs are
-    memoized, so a repeated lookup costs nothing extra.
+    embedding blurs; it is optional and slower (about 11 ms per candidate on one CPU thread,
+    only for candidates above the threshold that passed the cheap checks). Configure a local
+    model directory (``SEMCACHED_VERIFIER__CROSS_ENCODER_PATH``): one that
+    ``semcached train-verifier`` made from your own labelled pairs, or any Hugging Face
+    sequence-classification model trained for duplicate questions or paraphrases. Nothing is
+    ever fetched from a model hub. Scores of recent pairs are memoized, so a repeated lookup
+    costs nothing extra.
 
     Example::
 
@@ -497,7 +499,7 @@ class CrossEncoderGuard(_Check):
         *,
         min_score: float = 0.5,
         device: str = "cpu",
-        max_length: int = 128,
+        max_length: int | None = None,
         memo_size: int = 4096,
     ) -> None:
         from semcached.errors import ModelLoadError
@@ -533,10 +535,13 @@ class CrossEncoderGuard(_Check):
         self.path = path
         self.min_score = min_score
         self._device = device
-        self._max_length = max_length
+        self._max_length = max_length or _trained_max_length(path)
         self._memo: OrderedDict[bytes, float] = OrderedDict()  # keyed by a digest of the pair
         self._memo_size = memo_size
         self._lock = threading.Lock()
+        # Lookups run in worker threads, and a fast tokenizer called from two threads at once
+        # can fail ("Already borrowed", huggingface/tokenizers#537): one inference at a time.
+        self._inference_lock = threading.Lock()
 
     def score(self, query: str, text: str) -> float:
         """The model's probability that the two texts mean the same."""
@@ -568,11 +573,11 @@ class CrossEncoderGuard(_Check):
     def _infer(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         import torch
 
-        encoded = self._tokenizer(
-            [q for q, _ in pairs], [t for _, t in pairs], truncation=True,
-            max_length=self._max_length, padding=True, return_tensors="pt",
-        ).to(self._device)  # fmt: skip
-        with torch.inference_mode():
+        with self._inference_lock, torch.inference_mode():
+            encoded = self._tokenizer(
+                [q for q, _ in pairs], [t for _, t in pairs], truncation=True,
+                max_length=self._max_length, padding=True, return_tensors="pt",
+            ).to(self._device)  # fmt: skip
             logits = self._model(**encoded).logits
         if logits.shape[-1] == 1:
             probs = torch.sigmoid(logits[:, 0])
@@ -585,6 +590,15 @@ class CrossEncoderGuard(_Check):
         if score < self.min_score:
             return f"cross-encoder score {score:.3f} < {self.min_score:.3f}"
         return None
+
+
+def _trained_max_length(path: Path, default: int = 128) -> int:
+    """The token length a ``semcached train-verifier`` model was trained with (else 128)."""
+    try:
+        report = json.loads((path / "semcached_verifier.json").read_text(encoding="utf-8"))
+        return int(report["options"]["max_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
 
 
 def _pair_key(query: str, text: str) -> bytes:

@@ -8,6 +8,7 @@ or written, except the config file ``calibrate`` updates.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,8 +43,16 @@ def _replay(
     except ValueError as exc:
         raise click.ClickException(f"invalid settings: {exc}") from exc
     if cross_encoder is not None:
-        if not verify:
-            raise click.ClickException("--cross-encoder is part of the verifier; drop --no-verify")
+        if not verify or not settings.verifier.enabled:
+            raise click.ClickException(
+                "--cross-encoder is part of the verifier; drop --no-verify and "
+                "SEMCACHED_VERIFIER__ENABLED=false"
+            )
+        if not (cross_encoder / "config.json").is_file():
+            raise click.ClickException(
+                f"--cross-encoder {cross_encoder}: no model there (expected config.json, as "
+                "written by semcached train-verifier)"
+            )
         verifier = settings.verifier.model_copy(update={"cross_encoder_path": cross_encoder})
         settings = settings.model_copy(update={"verifier": verifier})
     try:
@@ -185,8 +194,9 @@ def calibrate(
 
     The pairs are replayed through the cache as configured (verifier included); the threshold
     chosen is written to the JSON config file Settings read (environment variables still
-    take precedence), for every namespace or for --namespace. With --cross-encoder, its
-    minimum score is chosen together with the threshold, and both are written.
+    take precedence), for every namespace or for --namespace. With a cross-encoder (--cross-encoder,
+    or the one configured), its minimum score is chosen together with the global threshold and
+    both are written (a minimum of 0 removes it); --namespace keeps the configured minimum.
     """
     from semcached.calibration import choose_operating_point, write_threshold
 
@@ -199,10 +209,12 @@ def calibrate(
         path, limit=limit, floor=floor, verify=verify, embedding_cache=embedding_cache,
         namespace=namespace, quiet=as_json, cross_encoder=cross_encoder,
     )  # fmt: skip
+    from semcached.evaluation import Replay
+
+    assert isinstance(replay, Replay)
+    # One namespace keeps the configured minimum score (a setting for every namespace).
     point = choose_operating_point(
-        replay,  # type: ignore[arg-type]
-        target_precision,
-        conservative=conservative,
+        replay, target_precision, conservative=conservative, sweep_min_score=namespace is None
     )
     if point is None:
         message = (
@@ -212,6 +224,11 @@ def calibrate(
         if as_json:
             click.echo(json.dumps({"ok": False, "error": message}))
         raise click.ClickException(message)
+    scored = (
+        (Path(replay.cross_encoder_path), point.min_score)
+        if replay.cross_encoder_path is not None and point.min_score is not None
+        else None
+    )
     target = config_file or config_file_path()
     written = None
     if not dry_run:
@@ -219,11 +236,6 @@ def calibrate(
             raise click.ClickException(
                 "SEMCACHED_CONFIG_FILE is empty (no config file); pass --config-file PATH"
             )
-        scored = (
-            (cross_encoder, point.min_score)
-            if cross_encoder is not None and point.min_score is not None
-            else None
-        )
         written = write_threshold(
             target, point.threshold, namespace=namespace, cross_encoder=scored
         )
@@ -238,19 +250,32 @@ def calibrate(
         click.echo(json.dumps(body, indent=2))
         return
     click.echo(f"target precision {target_precision}: {point.describe()}")
-    if written is not None:
-        click.echo(f"wrote threshold {point.threshold:.3f} for {scope} to {written}")
-        if point.min_score is not None and cross_encoder is not None:
-            click.echo(
-                f"wrote the cross-encoder {cross_encoder} with minimum score "
-                f"{point.min_score:g} to the verifier settings"
-            )
-        if "SEMCACHED_THRESHOLD" in __import__("os").environ and namespace is None:
-            click.echo(
-                "note: SEMCACHED_THRESHOLD is set in the environment and takes precedence over "
-                "the config file",
-                err=True,
-            )
-    else:
+    if written is None:
         click.echo("dry run: nothing written")
+        sys.stdout.flush()
+        return
+    click.echo(f"wrote threshold {point.threshold:.3f} for {scope} to {written}")
+    if scored is not None and scored[1] > 0.0:
+        click.echo(
+            f"wrote the cross-encoder {scored[0]} with minimum score {scored[1]:g} to the "
+            "verifier settings"
+        )
+    elif scored is not None:
+        click.echo(
+            "the cross-encoder does not help at this target (best without it): removed it from "
+            "the verifier settings"
+        )
+    watched = ["SEMCACHED_THRESHOLD"] if namespace is None else []
+    if scored is not None:
+        watched += [
+            "SEMCACHED_VERIFIER__CROSS_ENCODER_PATH",
+            "SEMCACHED_VERIFIER__CROSS_ENCODER_MIN_SCORE",
+        ]
+    overriding = [name for name in watched if name in os.environ]
+    if overriding:
+        click.echo(
+            f"note: set in the environment, {', '.join(overriding)} take precedence over the "
+            "config file",
+            err=True,
+        )
     sys.stdout.flush()

@@ -29,7 +29,7 @@ __all__ = ["train_verifier"]
 @click.option("--epochs", type=click.IntRange(1, 100), default=1, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option(
-    "--learning-rate", type=click.FloatRange(0.0, 1.0, min_open=True), default=3e-5,
+    "--learning-rate", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=3e-5,
     show_default=True,
 )  # fmt: skip
 @click.option(
@@ -89,6 +89,9 @@ def train_verifier(
             max_length=max_length, holdout_fraction=holdout, seed=seed, base_model=base_model,
             threads=threads,
         )  # fmt: skip
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
         pairs = load_pairs(path, limit=limit)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(f"could not read labelled pairs from {path}: {exc}") from exc

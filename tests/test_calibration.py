@@ -3,6 +3,7 @@ stricter target, and is written to the config file Settings read."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -224,3 +225,17 @@ def test_write_threshold_with_a_cross_encoder_keeps_other_verifier_settings(
     }
     with pytest.raises(ValueError, match="min_score"):
         write_threshold(path, 0.9, cross_encoder=(tmp_path, 1.5))
+    # a minimum of 0 never vetoes: the cross-encoder is removed instead of paid for
+    write_threshold(path, 0.95, cross_encoder=(tmp_path / "model", 0.0))
+    assert json.loads(path.read_text())["verifier"] == {"checks": ["negation"]}
+
+
+def test_other_minimum_scores_need_the_stop_at_veto_policy() -> None:
+    replay = make_scored_replay([(0.95, 1, True, 0.7)], 0.5)
+    fallback = dataclasses.replace(replay, stop_at_veto=False)
+    assert metrics_at(fallback, 0.9).hits == 1  # the configured minimum: still measured
+    with pytest.raises(ValueError, match="STOP_AT_VETO"):
+        metrics_at(fallback, 0.9, min_score=0.9)
+    point = choose_operating_point(fallback, 0.9, thresholds=[0.9])
+    assert point is not None and point.min_score is None  # not swept
+    assert choose_operating_point(replay, 0.9, thresholds=[0.9]).min_score is not None  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,6 @@ from semcached.verifier_training import (
     split_by_question,
     train_cross_encoder,
 )
-
-pytestmark = pytest.mark.model  # most tests here train or load the real model
 
 # -- the split --------------------------------------------------------------------------------
 
@@ -70,6 +69,9 @@ def test_ranking_quality_known_values() -> None:
     auc, points = ranking_quality([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0])
     assert auc == 1.0
     assert points["0.95"] == {"min_score": 0.8, "recall": 1.0}
+    # a cut-off at 0.5 keeps both pairs scored 0.5 (precision 2/3), so 0.95 needs 0.9
+    _, tied = ranking_quality([0.9, 0.5, 0.5], [1, 1, 0])
+    assert tied["0.95"] == {"min_score": 0.9, "recall": 0.5}
     assert ranking_quality([0.1, 0.2], [1, 0])[0] == 0.0
     assert ranking_quality([0.5, 0.5], [1, 0])[0] == 0.5  # ties share their rank
     assert ranking_quality([0.5], [1]) == (None, {})
@@ -104,6 +106,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.model
 def test_training_writes_a_model_its_report_and_the_unseen_pairs(trained: Path) -> None:
     assert (trained / "config.json").is_file() and (trained / "model.safetensors").is_file()
     report = json.loads((trained / METADATA_FILE).read_text())
@@ -119,18 +122,38 @@ def test_training_writes_a_model_its_report_and_the_unseen_pairs(trained: Path) 
     assert not any(_fold(row[k]) in trained_on for row in holdout for k in ("a", "b"))
 
 
+@pytest.mark.model
 def test_the_trained_model_plugs_into_the_verifier(trained: Path) -> None:
     guard = CrossEncoderGuard(trained, min_score=0.0)
+    assert guard._max_length == 64  # as trained (read from its report)
     query, stored = "How do I reset my password?", "How can I reset my password?"
     score = guard.score(query, stored)
     assert 0.0 <= score <= 1.0
-    # scored in a batch or alone, memoized or not: the same value
-    assert guard.score_many([(query, stored), ("a", "b")])[0] == pytest.approx(score, abs=1e-5)
-    assert guard.score(query, stored) == score
+    assert guard.score(query, stored) == score  # memoized
+    # scored in a padded batch or alone: the same value (a guard without memo computes both)
+    fresh = CrossEncoderGuard(trained, min_score=0.0, memo_size=0)
+    batch = fresh.score_many([(query, stored), ("a much longer question about something", "b")])
+    assert batch[0] == pytest.approx(score, abs=1e-5)
     candidate = Candidate(id="1", similarity=0.95, text=stored, response={})
     assert guard.check(query, candidate) is None
     strict = CrossEncoderGuard(trained, min_score=1.0)
     assert "cross-encoder score" in (strict.check(query, candidate) or "")
+
+
+@pytest.mark.model
+@pytest.mark.model
+def test_the_cross_encoder_is_safe_from_many_threads(trained: Path) -> None:
+    """Lookups run in worker threads: scores computed concurrently equal the sequential ones,
+    and no check fails (a failure would show as a veto)."""
+    guard = CrossEncoderGuard(trained, min_score=0.0, memo_size=0)
+    pairs = [
+        (f"How do I reset password number {i}?", f"Reset password {i} how?") for i in range(48)
+    ]
+    expected = [guard.score(q, t) for q, t in pairs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda pair: guard.score(*pair), pairs * 3))
+    assert got == pytest.approx(expected * 3, abs=1e-5)
+    assert all(guard.check(q, Candidate("1", 0.9, t, {})) is None for q, t in pairs[:4])
 
 
 def test_training_needs_both_labels(tmp_path: Path) -> None:
@@ -140,6 +163,7 @@ def test_training_needs_both_labels(tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.model
 def test_train_verifier_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": "x", "b": "y"}\n')
@@ -148,6 +172,7 @@ def test_train_verifier_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert "bad.jsonl:1" in result.output and "label" in result.output
 
 
+@pytest.mark.model
 def test_a_model_with_three_labels_is_refused(tmp_path: Path) -> None:
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -171,7 +196,11 @@ def cli_env(
     monkeypatch.setattr(factory, "build_embedder", lambda settings: vectors)
     config = tmp_path / "semcached.json"
     monkeypatch.setenv("SEMCACHED_CONFIG_FILE", str(config))
-    for name in ("SEMCACHED_THRESHOLD", "SEMCACHED_VERIFIER__CROSS_ENCODER_MIN_SCORE"):
+    for name in (
+        "SEMCACHED_THRESHOLD",
+        "SEMCACHED_VERIFIER__CROSS_ENCODER_PATH",
+        "SEMCACHED_VERIFIER__CROSS_ENCODER_MIN_SCORE",
+    ):
         monkeypatch.delenv(name, raising=False)
     return config
 
@@ -182,6 +211,7 @@ def run(*args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.model
 def test_eval_cache_sweeps_the_cross_encoder_score_exactly(cli_env: Path, trained: Path) -> None:
     """One replay measures every minimum score; at the configured one, the derived row equals
     the policy's own lookups (the cross-encoder vetoing for real)."""
@@ -200,10 +230,15 @@ def test_eval_cache_sweeps_the_cross_encoder_score_exactly(cli_env: Path, traine
     for low, high in itertools.pairwise(scores):
         for a, b in zip(rows[low], rows[high], strict=True):
             assert b["hits"] <= a["hits"]
+    # and the minimum score matters: the strictest serves less than the loosest somewhere
+    assert any(
+        a["hits"] > b["hits"] for a, b in zip(rows[scores[0]], rows[scores[-1]], strict=True)
+    )
     out = run("eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained))
     assert "with the cross-encoder" in out
 
 
+@pytest.mark.model
 def test_calibrate_writes_threshold_and_cross_encoder(cli_env: Path, trained: Path) -> None:
     body = json.loads(
         run("calibrate", str(sample_pairs_path()), "--cross-encoder", str(trained),
@@ -212,18 +247,45 @@ def test_calibrate_writes_threshold_and_cross_encoder(cli_env: Path, trained: Pa
     assert body["ok"] and body["min_score"] is not None and body["precision"] >= 0.8
     config = json.loads(cli_env.read_text())
     assert config["threshold"] == body["threshold"]
-    assert config["verifier"] == {
-        "cross_encoder_path": str(trained.resolve()),
-        "cross_encoder_min_score": body["min_score"],
-    }
     loaded = Settings()
-    assert loaded.verifier.cross_encoder_path == trained.resolve()
-    assert loaded.verifier.cross_encoder_min_score == body["min_score"]
+    if body["min_score"] > 0:  # it helps: configured with its minimum score
+        assert config["verifier"] == {
+            "cross_encoder_path": str(trained.resolve()),
+            "cross_encoder_min_score": body["min_score"],
+        }
+        assert loaded.verifier.cross_encoder_path == trained.resolve()
+        assert loaded.verifier.cross_encoder_min_score == body["min_score"]
+    else:  # a minimum of 0 would never veto (this tiny model may not help): left out
+        assert config["verifier"] == {} and loaded.verifier.cross_encoder_path is None
     # the configured policy now measures what calibration promised
     policy = json.loads(run("eval-cache", str(sample_pairs_path()), "--json"))["policy"]
     assert policy["hits"] == body["hits"] and policy["precision"] >= 0.8
 
 
+@pytest.mark.model
+def test_calibrate_sweeps_a_configured_cross_encoder_too(
+    cli_env: Path, trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cross-encoder configured in the environment is calibrated without the flag (its
+    minimum score written with the threshold); one namespace keeps the configured minimum."""
+    monkeypatch.setenv("SEMCACHED_VERIFIER__CROSS_ENCODER_PATH", str(trained))
+    body = json.loads(
+        run("calibrate", str(sample_pairs_path()), "--target-precision", "0.8", "--json")
+    )
+    assert body["min_score"] is not None
+    config = json.loads(cli_env.read_text())
+    if body["min_score"] > 0:
+        assert config["verifier"]["cross_encoder_min_score"] == body["min_score"]
+    else:  # it did not help: removed rather than paid for
+        assert "cross_encoder_path" not in config["verifier"]
+    body = json.loads(
+        run("calibrate", str(sample_pairs_path()), "--target-precision", "0.8",
+            "--namespace", "support", "--json")
+    )  # fmt: skip
+    assert body["min_score"] is None  # the configured one was kept
+
+
+@pytest.mark.model
 def test_calibrate_with_cross_encoder_refuses_a_namespace(cli_env: Path, trained: Path) -> None:
     result = CliRunner().invoke(
         main,
@@ -236,3 +298,7 @@ def test_calibrate_with_cross_encoder_refuses_a_namespace(cli_env: Path, trained
         ["eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained), "--no-verify"],
     )
     assert result.exit_code != 0 and "drop --no-verify" in result.output
+    result = CliRunner().invoke(
+        main, ["eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained.parent)]
+    )
+    assert result.exit_code != 0 and "expected config.json" in result.output
