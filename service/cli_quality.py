@@ -12,10 +12,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from semcached.settings import Settings, config_file_path
+
+if TYPE_CHECKING:
+    from semcached.evaluation import Replay
 
 __all__ = ["calibrate", "eval_cache"]
 
@@ -32,7 +36,7 @@ def _replay(
     namespace: str | None,
     quiet: bool,
     cross_encoder: Path | None,
-) -> object:
+) -> Replay:
     from semcached import factory
     from semcached.embedstore import PersistentEmbedder
     from semcached.errors import SemcachedError
@@ -149,9 +153,9 @@ def eval_cache(
         namespace=namespace, quiet=as_json, cross_encoder=cross_encoder,
     )  # fmt: skip
     if as_json:
-        click.echo(json.dumps(report_dict(replay), indent=2))  # type: ignore[arg-type]
+        click.echo(json.dumps(report_dict(replay), indent=2))
     else:
-        click.echo(format_report(replay))  # type: ignore[arg-type]
+        click.echo(format_report(replay))
 
 
 @click.command("calibrate")
@@ -209,9 +213,6 @@ def calibrate(
         path, limit=limit, floor=floor, verify=verify, embedding_cache=embedding_cache,
         namespace=namespace, quiet=as_json, cross_encoder=cross_encoder,
     )  # fmt: skip
-    from semcached.evaluation import Replay
-
-    assert isinstance(replay, Replay)
     # One namespace keeps the configured minimum score (a setting for every namespace).
     point = choose_operating_point(
         replay, target_precision, conservative=conservative, sweep_min_score=namespace is None
