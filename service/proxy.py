@@ -40,6 +40,7 @@ from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
 from semcached.service.errors import ApiError, error_body
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.sse import (
+    DONE,
     SSEParser,
     StreamRecording,
     encode_event,
@@ -422,7 +423,11 @@ async def _relay(
     payload: dict[str, Any],
     options: _CallOptions,
 ) -> AsyncIterator[bytes]:
-    """Relay the upstream's events as they come, record them, store a complete stream."""
+    """Relay the upstream's events as they come, record them, store a complete stream.
+
+    ``[DONE]`` is held back until the recording is stored: a client that has seen the end of
+    the stream and asks again at once finds it cached (read-your-writes).
+    """
     recording = StreamRecording()
     parser = SSEParser()
     try:
@@ -430,10 +435,12 @@ async def _relay(
             async for line in reply.aiter_lines():
                 for data in parser.feed_line(line):
                     recording.add(data)
-                    yield encode_event(data)
+                    if data.strip() != DONE:
+                        yield encode_event(data)
             for data in parser.flush():
                 recording.add(data)
-                yield encode_event(data)
+                if data.strip() != DONE:
+                    yield encode_event(data)
         except httpx.HTTPError as exc:
             _count_failure(metrics, "stream_cut")
             log.warning("upstream stream cut after %d events: %s", len(recording.events), exc)
@@ -446,13 +453,15 @@ async def _relay(
         reason = "stream_error_event" if recording.error else "stream_incomplete"
         _count_failure(metrics, reason)
         log.warning("not caching an upstream stream that %s", recording.error or "had no [DONE]")
+        if recording.done:
+            yield encode_event(DONE)
         return
     metrics.upstream_requests.labels(outcome="ok").inc()
-    if options.skip_store:
-        return
-    try:
-        await cache.store(
-            payload, recording.as_response(), namespace=options.namespace, ttl_s=options.ttl_s
-        )
-    except InvalidRequestError as exc:  # pragma: no cover - the payload was keyed on lookup
-        log.warning("not caching the stream: %s", exc)
+    if not options.skip_store:
+        try:  # a failing backend makes store() return False: it never raises for one
+            await cache.store(
+                payload, recording.as_response(), namespace=options.namespace, ttl_s=options.ttl_s
+            )
+        except InvalidRequestError as exc:  # pragma: no cover - the payload was keyed on lookup
+            log.warning("not caching the stream: %s", exc)
+    yield encode_event(DONE)
