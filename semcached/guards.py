@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ __all__ = [
     "UnitGuard",
     "WordOrderGuard",
     "default_guards",
+    "score_pairs",
 ]
 
 # -- the checks -------------------------------------------------------------------------------
@@ -559,10 +560,13 @@ class CrossEncoderGuard(_Check):
         todo = list(
             {key: pair for key, pair in zip(keys, pairs, strict=True) if key not in known}.items()
         )
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            values = self._infer([pair for _, pair in chunk])
-            known.update((key, value) for (key, _), value in zip(chunk, values, strict=True))
+        if todo:
+            with self._inference_lock:
+                values = score_pairs(
+                    self._model, self._tokenizer, [pair for _, pair in todo],
+                    max_length=self._max_length, device=self._device, batch_size=batch_size,
+                )  # fmt: skip
+            known.update((key, value) for (key, _), value in zip(todo, values, strict=True))
         with self._lock:
             for key, _ in todo:
                 self._memo[key] = known[key]
@@ -570,26 +574,47 @@ class CrossEncoderGuard(_Check):
                 self._memo.popitem(last=False)
         return [known[key] for key in keys]
 
-    def _infer(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        import torch
-
-        with self._inference_lock, torch.inference_mode():
-            encoded = self._tokenizer(
-                [q for q, _ in pairs], [t for _, t in pairs], truncation=True,
-                max_length=self._max_length, padding=True, return_tensors="pt",
-            ).to(self._device)  # fmt: skip
-            logits = self._model(**encoded).logits
-        if logits.shape[-1] == 1:
-            probs = torch.sigmoid(logits[:, 0])
-        else:  # (different, same)
-            probs = torch.softmax(logits, dim=-1)[:, -1]
-        return [float(v) for v in probs.tolist()]
-
     def _check(self, query: str, candidate: Candidate) -> str | None:
         score = self.score(query, candidate.text)
         if score < self.min_score:
             return f"cross-encoder score {score:.3f} < {self.min_score:.3f}"
         return None
+
+
+def score_pairs(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    max_length: int,
+    device: str = "cpu",
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[float]:
+    """A sequence-classification model's probability that each (query, text) pair means the
+    same, in input order: the sigmoid of a single logit, or the softmax of (different, same).
+    Batched by length, so little padding is computed."""
+    import torch
+
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    scores = [0.0] * len(pairs)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            encoded = tokenizer(
+                [pairs[i][0] for i in chunk], [pairs[i][1] for i in chunk], truncation=True,
+                max_length=max_length, padding=True, return_tensors="pt",
+            ).to(device)  # fmt: skip
+            logits = model(**encoded).logits
+            if logits.shape[-1] == 1:
+                probs = torch.sigmoid(logits[:, 0])
+            else:  # (different, same)
+                probs = torch.softmax(logits, dim=-1)[:, -1]
+            for index, value in zip(chunk, probs.tolist(), strict=True):
+                scores[index] = float(value)
+            if progress is not None:
+                progress(min(start + batch_size, len(order)), len(order))
+    return scores
 
 
 def _trained_max_length(path: Path, default: int = 128) -> int:

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -36,6 +37,7 @@ from typing import Any
 
 import xxhash
 
+from semcached.guards import score_pairs
 from semcached.pairs import Pair
 
 __all__ = [
@@ -271,7 +273,7 @@ def train_cross_encoder(
             tokenizer,
             [(p.a, p.b) for p in holdout],
             max_length=options.max_length,
-            progress=progress,
+            progress=None if progress is None else functools.partial(progress, "score"),
         )
         auc, points = ranking_quality(scores, [p.label for p in holdout])
     report = TrainingReport(
@@ -290,35 +292,6 @@ def train_cross_encoder(
     )
     (out_dir / METADATA_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
-
-
-def score_pairs(
-    model: Any,
-    tokenizer: Any,
-    pairs: Sequence[tuple[str, str]],
-    *,
-    max_length: int,
-    progress: Progress | None = None,
-    batch_size: int = 64,
-) -> list[float]:
-    """Probabilities (sigmoid of the logit) that each pair means the same, in input order."""
-    import torch
-
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    scores = [0.0] * len(pairs)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            encoded = tokenizer(
-                [pairs[i][0] for i in chunk], [pairs[i][1] for i in chunk], truncation=True,
-                max_length=max_length, padding=True, return_tensors="pt",
-            )  # fmt: skip
-            probs = torch.sigmoid(model(**encoded).logits.squeeze(-1)).tolist()
-            for index, value in zip(chunk, probs, strict=True):
-                scores[index] = float(value)
-            if progress is not None:
-                progress("score", min(start + batch_size, len(order)), len(order))
-    return scores
 
 
 def _fit(
