@@ -168,7 +168,7 @@ def test_api_key_and_namespace_are_sent() -> None:
 
     def record(request: httpx.Request) -> httpx.Response:
         seen["key"] = request.headers.get("X-Semcached-Key")
-        seen["body"] = request.read()
+        seen["url"] = str(request.url)
         return httpx.Response(200, json={"namespace": "tenant-a", "deleted": True})
 
     client = Client(
@@ -179,6 +179,7 @@ def test_api_key_and_namespace_are_sent() -> None:
     )
     client.invalidate()
     assert seen["key"] == "sk-a"
+    assert "tenant-a" in seen["url"]
 
 
 def test_async_client_retries_and_maps_errors() -> None:

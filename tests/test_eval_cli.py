@@ -157,12 +157,14 @@ def test_calibrate_per_namespace_and_dry_run(cli_env: Path) -> None:
     assert "nothing written" in out and cli_env.read_text() == before
 
 
-def test_calibrate_unreachable_target_fails_clearly(cli_env: Path) -> None:
-    result = CliRunner().invoke(
-        main,
-        ["calibrate", str(sample_pairs_path()), "--target-precision", "1.0", "--floor", "0.99"],
+def test_calibrate_unreachable_target_fails_clearly(cli_env: Path, tmp_path: Path) -> None:
+    """Identical texts labelled different: every threshold serves them (exact hits), so no
+    threshold reaches any precision."""
+    pairs = tmp_path / "wrong.jsonl"
+    pairs.write_text(
+        "".join(json.dumps({"a": q, "b": q, "label": 0}) + "\n" for q in ("Is it open?", "Why?"))
     )
-    if result.exit_code == 0:  # the sample may reach 1.0 near 1.0; then it must say so
-        assert "precision 1.000" in result.stdout
-    else:
-        assert "lower the target" in result.output
+    result = CliRunner().invoke(main, ["calibrate", str(pairs), "--target-precision", "0.5"])
+    assert result.exit_code != 0
+    assert "lower the target" in result.output
+    assert not cli_env.exists()  # nothing written

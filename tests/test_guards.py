@@ -3,7 +3,6 @@ ever turn a hit into a miss."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -187,21 +186,6 @@ def test_a_text_always_matches_itself(text: str) -> None:
     """No check vetoes an identical text."""
     for guard in default_guards():
         assert guard.check(text, cand(text)) is None, guard.name
-
-
-def test_verifier_is_cheap() -> None:
-    """All checks on a fresh query and candidate take well under a millisecond (median)."""
-    guards = default_guards()
-    timings = []
-    for i in range(300):
-        query = f"How do I reset the password of account {i} before Monday in Paris?"
-        cached = cand(f"How can I change my password for account {i} before Monday in Lyon?")
-        start = time.perf_counter()
-        for guard in guards:
-            guard.check(query, cached)
-        timings.append(time.perf_counter() - start)
-    timings.sort()
-    assert timings[len(timings) // 2] < 0.001
 
 
 @settings(max_examples=300, deadline=None)
