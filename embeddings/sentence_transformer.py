@@ -122,7 +122,6 @@ class SentenceTransformerEmbedder:
                     list(texts),
                     batch_size=self.batch_size,
                     convert_to_numpy=True,
-                    normalize_embeddings=True,
                     show_progress_bar=False,
                 )
         except Exception as exc:
