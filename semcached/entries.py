@@ -132,27 +132,6 @@ class SemanticStore:
             )
         return candidates
 
-    def get(self, namespace: str, entry_id: str) -> CacheEntry | None:
-        """The live entry with this id, if any."""
-        records = self.index(namespace).get(ids=[entry_id])
-        if not records:
-            return None
-        meta = records[0].metadata
-        expires = float(meta.get("expires_at", NO_EXPIRY))
-        response = _parse_response(entry_id, meta.get("response"))
-        if expires <= self._clock() or response is _CORRUPT:
-            return None
-        return CacheEntry(
-            id=entry_id,
-            namespace=namespace,
-            scope_key=str(meta.get("scope", "")),
-            model=str(meta.get("model", "")),
-            text=records[0].document or "",
-            response=response,
-            created_at=float(meta.get("created_at", 0.0)),
-            expires_at=None if expires >= NO_EXPIRY else expires,
-        )
-
     def put(self, entry: CacheEntry, vector: NDArray[np.float32]) -> int:
         """Write one entry (replacing any with the same id); returns how many were evicted."""
         index = self.index(entry.namespace)

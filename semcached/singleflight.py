@@ -55,9 +55,6 @@ class SingleFlight(Generic[T]):
             flight.done.set()
         return flight.result, False
 
-    def in_flight(self) -> int:
-        return len(self._flights)
-
 
 class AsyncSingleFlight(Generic[T]):
     """asyncio single-flight. ``run`` returns ``(result, shared)``."""
@@ -87,6 +84,3 @@ class AsyncSingleFlight(Generic[T]):
             return result, False
         finally:
             del self._flights[key]
-
-    def in_flight(self) -> int:
-        return len(self._flights)

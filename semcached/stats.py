@@ -90,14 +90,6 @@ class CacheStats:
             self._stages.setdefault(stage, _Histogram()).observe(seconds)
 
     @contextmanager
-    def time(self, stage: str) -> Iterator[None]:
-        start = perf_counter()
-        try:
-            yield
-        finally:
-            self.observe(stage, perf_counter() - start)
-
-    @contextmanager
     def counted(self, name: str) -> Iterator[None]:
         """Count a call as ``<name>.calls`` (and ``<name>.errors`` if it raises); time it."""
         self.incr(f"{name}.calls")
