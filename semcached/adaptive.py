@@ -231,10 +231,10 @@ class AdaptiveThresholds:
     # -- internals --------------------------------------------------------------------------
 
     def _upper(self, wrong: int, n: int) -> float:
-        return _wilson_bound(wrong, n, self._z, upper=True)
+        return wilson_bound(wrong, n, self._z, upper=True)
 
     def _lower(self, wrong: int, n: int) -> float:
-        return _wilson_bound(wrong, n, self._z, upper=False)
+        return wilson_bound(wrong, n, self._z, upper=False)
 
     def _fit(self, obs: _Observations) -> float | None:
         # Never extrapolate: a threshold needs observations just above it (within the probe
@@ -268,7 +268,8 @@ class AdaptiveGuard:
         return None
 
 
-def _wilson_bound(successes: int, total: int, z: float, *, upper: bool) -> float:
+def wilson_bound(successes: int, total: int, z: float, *, upper: bool) -> float:
+    """One end of the Wilson score interval of a proportion (the widest end when empty)."""
     if total <= 0:
         return 1.0 if upper else 0.0
     p = successes / total

@@ -17,7 +17,7 @@ from typing import Any
 from semcached.adaptive import AdaptiveThresholds
 from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, decide
 from semcached.embeddings.base import Embedder
-from semcached.entries import CacheEntry, SemanticStore
+from semcached.entries import NO_EXPIRY, CacheEntry, SemanticStore
 from semcached.errors import BackendError, InvalidRequestError
 from semcached.index.exact import ExactStore
 from semcached.index.vector import VectorBackend
@@ -443,7 +443,7 @@ class SemanticCache:
     def _warm_exact(self, canon: CanonicalRequest, candidate: Candidate, failed: list[str]) -> None:
         expires = candidate.metadata.get("expires_at")
         ttl = None
-        if isinstance(expires, int | float) and expires < 1e15:
+        if isinstance(expires, int | float) and expires < NO_EXPIRY:
             ttl = max(0.001, float(expires) - time.time())
         payload = {
             "id": candidate.id,

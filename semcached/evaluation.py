@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from semcached.adaptive import AdaptiveThresholds
+from semcached.adaptive import AdaptiveThresholds, wilson_bound
 from semcached.decision import Guard, HitKind, MissReason
 from semcached.embeddings.base import Embedder
 from semcached.embeddings.cache import CachedEmbedder
@@ -75,13 +75,10 @@ def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
 
         low, high = wilson(95, 100)   # about (0.888, 0.978)
     """
-    if total <= 0:
-        return 0.0, 1.0
-    p = successes / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return (
+        wilson_bound(successes, total, z, upper=False),
+        wilson_bound(successes, total, z, upper=True),
+    )
 
 
 @dataclass(frozen=True, slots=True)

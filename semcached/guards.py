@@ -617,10 +617,13 @@ def score_pairs(
     return scores
 
 
+VERIFIER_REPORT_FILE = "semcached_verifier.json"  # what semcached train-verifier writes
+
+
 def _trained_max_length(path: Path, default: int = 128) -> int:
     """The token length a ``semcached train-verifier`` model was trained with (else 128)."""
     try:
-        report = json.loads((path / "semcached_verifier.json").read_text(encoding="utf-8"))
+        report = json.loads((path / VERIFIER_REPORT_FILE).read_text(encoding="utf-8"))
         return int(report["options"]["max_length"])
     except (OSError, ValueError, KeyError, TypeError):
         return default

@@ -37,7 +37,7 @@ from typing import Any
 
 import xxhash
 
-from semcached.guards import score_pairs
+from semcached.guards import VERIFIER_REPORT_FILE, score_pairs
 from semcached.pairs import Pair
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
     "train_cross_encoder",
 ]
 
-METADATA_FILE = "semcached_verifier.json"
+METADATA_FILE = VERIFIER_REPORT_FILE
 HOLDOUT_FILE = "holdout.jsonl.gz"
 MIN_TRAIN_PAIRS = 8
 
