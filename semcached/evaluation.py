@@ -351,7 +351,7 @@ def replay_pairs(
         policy = cache.lookup(_request(pair.b), namespace=ns)
         cache.delete(cache.canonicalize(request_a, ns).exact_key, namespace=ns)
         served_sim, _ = _served(at_floor)
-        top_sim = _top_similarity(at_floor)
+        top_sim, _ = _top(at_floor)
         vetoes = _vetoes(at_floor)
         rejections.update(vetoes)
         right = pair.label == 1
@@ -398,13 +398,14 @@ def replay_retrieval(
         at_floor = _lookup_at_floor(cache, scorer, similar, ns, floor)
         policy = cache.lookup(_request(similar), namespace=ns)
         served_sim, served_id = _served(at_floor)
+        top_sim, top_id = _top(at_floor)
         vetoes = _vetoes(at_floor)
         rejections.update(vetoes)
         outcomes.append(
             Outcome(
                 label=1,
-                top_similarity=_top_similarity(at_floor),
-                top_correct=_top_id(at_floor) == expected[i],
+                top_similarity=top_sim,
+                top_correct=top_id == expected[i],
                 served_similarity=served_sim,
                 served_correct=served_id == expected[i],
                 rejected_by=vetoes,
@@ -516,26 +517,16 @@ def _cross_score(
     return scorer.score(_text(cache, text, namespace), decision.candidate.text)
 
 
-def _top_similarity(result: LookupResult) -> float | None:
+def _top(result: LookupResult) -> tuple[float | None, str | None]:
+    """Similarity and entry id of the best candidate (what cosine alone would serve)."""
     if result.hit and result.kind is HitKind.EXACT:
-        return 1.0
+        return 1.0, result.entry_id
     decision = result.decision
     if decision is None or decision.candidate is None:
-        return None
-    if decision.rejections:
-        return decision.rejections[0].similarity
-    return decision.candidate.similarity
-
-
-def _top_id(result: LookupResult) -> str | None:
-    if result.hit and result.kind is HitKind.EXACT:
-        return result.entry_id
-    decision = result.decision
-    if decision is None or decision.candidate is None:
-        return None
-    if decision.rejections:
-        return decision.rejections[0].candidate_id
-    return decision.candidate.id
+        return None, None
+    if decision.rejections:  # the best candidate was vetoed first
+        return decision.rejections[0].similarity, decision.rejections[0].candidate_id
+    return decision.candidate.similarity, decision.candidate.id
 
 
 def _vetoes(result: LookupResult) -> tuple[str, ...]:
