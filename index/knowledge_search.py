@@ -252,11 +252,8 @@ class Searcher:
         fused = self.kb.fuse([[i for i, _ in dense], [i for i, _ in lexical]])[:k]
         dense_by = {item: (rank, chunks) for rank, (item, chunks) in enumerate(dense, start=1)}
         lexical_by = {item: (rank, chunks) for rank, (item, chunks) in enumerate(lexical, start=1)}
-        # Chunk-level fused scores order the chunks shown within an item.
-        chunk_rank_dense = _chunk_ranks(dense)
-        chunk_rank_lexical = _chunk_ranks(lexical)
-        rrf_k = self.kb.rrf_k
-        w_dense, w_lexical = self.kb.weights
+        # Chunk-level fused scores (in [0, 1]) order the chunks shown within an item.
+        chunk_scores = dict(self.kb.fuse([_chunk_order(dense), _chunk_order(lexical)]))
         hits: list[SearchHit] = []
         missing_similarity: list[str] = []
         missing_lexical: list[str] = []
@@ -276,15 +273,8 @@ class Searcher:
                     rows[row.id] = row
                     lexical_scores[row.id] = s
 
-            def chunk_score(chunk_id: str) -> float:
-                total = 0.0
-                if chunk_id in chunk_rank_dense:
-                    total += w_dense / (rrf_k + chunk_rank_dense[chunk_id])
-                if chunk_id in chunk_rank_lexical:
-                    total += w_lexical / (rrf_k + chunk_rank_lexical[chunk_id])
-                return total
-
-            best = sorted(rows, key=lambda c: (-chunk_score(c), rows[c].index))[:chunks_per_item]
+            best = sorted(rows, key=lambda c: (-chunk_scores.get(c, 0.0), rows[c].index))
+            best = best[:chunks_per_item]
             chunk_hits = [
                 ChunkHit(
                     id=c,
@@ -292,7 +282,7 @@ class Searcher:
                     text=rows[c].text,
                     start=rows[c].start,
                     end=rows[c].end,
-                    score=chunk_score(c) / max(self._rrf_top(), 1e-12),
+                    score=chunk_scores.get(c, 0.0),
                     similarity=similarity.get(c),
                     lexical_score=lexical_scores.get(c),
                 )
@@ -321,10 +311,6 @@ class Searcher:
             missing_similarity=missing_similarity,
             missing_lexical=missing_lexical,
         )
-
-    def _rrf_top(self) -> float:
-        w_dense, w_lexical = self.kb.weights
-        return (w_dense + w_lexical) / (self.kb.rrf_k + 1)
 
     def _complete_scores(
         self,
@@ -390,11 +376,12 @@ def _group(scored: Any) -> _Ranked:
     return list(order.items())
 
 
-def _chunk_ranks(ranked: _Ranked) -> dict[str, int]:
+def _chunk_order(ranked: _Ranked) -> list[str]:
+    """Every chunk of a ranking, best score first."""
     flat = sorted(
         ((row.id, score) for _, chunks in ranked for row, score in chunks), key=lambda p: -p[1]
     )
-    return {chunk_id: rank for rank, (chunk_id, _) in enumerate(flat, start=1)}
+    return [chunk_id for chunk_id, _ in flat]
 
 
 def _single(ranked: _Ranked, k: int, chunks_per_item: int, side: str) -> list[SearchHit]:
