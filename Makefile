@@ -43,7 +43,7 @@ format: install
 # checks them through a symlinked tree in that installed shape.
 typecheck: install
 	rm -rf build/typecheck && mkdir -p build/typecheck/semcached
-	for f in semcached/*.py semcached/py.typed; do ln -s "$(CURDIR)/$$f" build/typecheck/semcached/; done
+	for f in semcached/*; do case "$$f" in */__pycache__|*/data) ;; *) ln -s "$(CURDIR)/$$f" build/typecheck/semcached/;; esac; done
 	for p in embeddings index service clients; do ln -s "$(CURDIR)/$$p" build/typecheck/semcached/$$p; done
 	cd build/typecheck && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p semcached
 

@@ -87,7 +87,7 @@ def start_service(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
         "TRANSFORMERS_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
     }
-    command = [sys.executable, "-m", "semcached.service.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "semcached.service.cli.main", "serve", "--port", str(port)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

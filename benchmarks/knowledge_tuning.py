@@ -14,12 +14,12 @@ import argparse
 import statistics
 from pathlib import Path
 
-from semcached.beir import load_beir, ndcg_at, recall_at
 from semcached.embeddings import SentenceTransformerEmbedder
-from semcached.index.bm25 import ENGLISH_STOPWORDS, BM25Index, Tokenizer
-from semcached.index.chroma import ChromaBackend
-from semcached.index.fusion import reciprocal_rank_fusion
-from semcached.index.knowledge import KnowledgeBase
+from semcached.index.knowledge.base import KnowledgeBase
+from semcached.index.knowledge.beir import load_beir, ndcg_at, recall_at
+from semcached.index.knowledge.bm25 import ENGLISH_STOPWORDS, BM25Index, Tokenizer
+from semcached.index.knowledge.fusion import reciprocal_rank_fusion
+from semcached.index.vector.chroma import ChromaBackend
 
 
 def item_ranking(scored: list[tuple[str, float]], depth: int) -> list[str]:

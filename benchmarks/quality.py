@@ -1,6 +1,7 @@
 """Hit quality of the real cache, with and without the verifier, on the public pair sets.
 
-Replays each set through :mod:`semcached.evaluation` (store ``a``, look up ``b``; GPTCache's mock
+Replays each set through :mod:`semcached.quality.evaluation`
+(store ``a``, look up ``b``; GPTCache's mock
 set as retrieval), prints per-threshold tables with and without the verifier, the targets of
 issue 5 at one operating point, and the verifier's added latency per lookup. Rerun with:
 
@@ -41,20 +42,20 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from semcached.calibration import choose_operating_point
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.embedstore import PersistentEmbedder
-from semcached.evaluation import (
+from semcached.embeddings.store import PersistentEmbedder
+from semcached.policy.guards.rules import CrossEncoderGuard, default_guards
+from semcached.quality.calibration import choose_operating_point
+from semcached.quality.evaluation import (
     Replay,
     build_replay_cache,
     evaluate_path,
     format_report,
     metrics_at,
 )
-from semcached.guards import CrossEncoderGuard, default_guards
-from semcached.pairs import load_pairs, sample_pairs_path
+from semcached.quality.pairs import load_pairs, sample_pairs_path
+from semcached.quality.training import split_by_question
 from semcached.settings import DEFAULT_THRESHOLD, Settings
-from semcached.verifier_training import split_by_question
 
 
 def replay(path: Path, settings: Settings, embedder: Any, *, verify: bool, limit: int | None,
@@ -177,7 +178,7 @@ def run_sets(
     for name, (path, limit) in sets.items():
         if isinstance(embedder, PersistentEmbedder):
             if path.name.endswith(".json"):
-                from semcached.pairs import load_paraphrase_sets
+                from semcached.quality.pairs import load_paraphrase_sets
 
                 texts = [t for pair in load_paraphrase_sets(path) for t in pair]
             else:

@@ -21,11 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from semcached.adaptive import AdaptiveThresholds
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.embedstore import PersistentEmbedder
-from semcached.evaluation import replay_feedback_stream
-from semcached.pairs import load_pairs, sample_pairs_path
+from semcached.embeddings.store import PersistentEmbedder
+from semcached.policy.adaptive import AdaptiveThresholds
+from semcached.quality.evaluation import replay_feedback_stream
+from semcached.quality.pairs import load_pairs, sample_pairs_path
 
 
 def main() -> int:

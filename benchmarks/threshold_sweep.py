@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from semcached.embeddings import SentenceTransformerEmbedder
-from semcached.pairs import Pair, load_pairs, load_paraphrase_sets, sample_pairs_path
+from semcached.quality.pairs import Pair, load_pairs, load_paraphrase_sets, sample_pairs_path
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.80, 1.0001, 0.01)]
 

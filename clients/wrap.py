@@ -1,6 +1,6 @@
 """Wrap any LLM call with the cache, in one line, in-process or against a service.
 
-The same code works with a :class:`~semcached.engine.SemanticCache` (in-process) and a
+The same code works with a :class:`~semcached.engine.cache.SemanticCache` (in-process) and a
 :class:`~semcached.clients.Client` (a ``semcached serve`` somewhere); their async twins work
 with :func:`aget_or_call` and ``async`` functions.
 
@@ -23,10 +23,10 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
-from semcached.aengine import AsyncSemanticCache
 from semcached.clients.client import AsyncClient, Client
 from semcached.clients.models import CacheAnswer
-from semcached.engine import CallResult, SemanticCache
+from semcached.engine.acache import AsyncSemanticCache
+from semcached.engine.cache import CallResult, SemanticCache
 
 __all__ = ["AnyCache", "aget_or_call", "cached", "get_or_call"]
 

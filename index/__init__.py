@@ -1,12 +1,12 @@
-"""Storage: the exact stores (memory, Redis) and the vector index (ChromaDB)."""
+"""Storage: the exact layer (:mod:`~semcached.index.exact`: memory, Redis), the vector layer
+(:mod:`~semcached.index.vector`: ChromaDB, memory) and knowledge search
+(:mod:`~semcached.index.knowledge`)."""
 
 from __future__ import annotations
 
-from semcached.index.chroma import ChromaBackend, ChromaVectorIndex, collection_name
-from semcached.index.exact import ExactStore, JSONObject, MemoryExactStore
-from semcached.index.memory_vector import MemoryVectorBackend, MemoryVectorIndex
-from semcached.index.redis_store import RedisExactStore, namespace_token
-from semcached.index.vector import (
+from semcached.index.exact.base import ExactStore, JSONObject, MemoryExactStore
+from semcached.index.exact.redis import RedisExactStore, namespace_token
+from semcached.index.vector.base import (
     Metadata,
     Neighbor,
     Record,
@@ -14,6 +14,8 @@ from semcached.index.vector import (
     VectorIndex,
     similarity_from_distance,
 )
+from semcached.index.vector.chroma import ChromaBackend, ChromaVectorIndex, collection_name
+from semcached.index.vector.memory import MemoryVectorBackend, MemoryVectorIndex
 
 __all__ = [
     "ChromaBackend",

@@ -10,10 +10,9 @@ Example::
 
 from __future__ import annotations
 
-from semcached.adaptive import AdaptiveThresholds
-from semcached.aengine import AsyncSemanticCache
-from semcached.decision import Candidate, Decision, Guard, HitKind, MissReason, Rejection
-from semcached.engine import CallResult, LookupResult, SemanticCache
+from semcached.engine.acache import AsyncSemanticCache
+from semcached.engine.cache import CallResult, LookupResult, SemanticCache
+from semcached.engine.stats import CacheStats
 from semcached.errors import (
     BackendError,
     ConfigurationError,
@@ -25,10 +24,11 @@ from semcached.errors import (
     SemcachedError,
     VectorIndexError,
 )
-from semcached.index.knowledge import KnowledgeBase
+from semcached.index.knowledge.base import KnowledgeBase
+from semcached.policy.adaptive import AdaptiveThresholds
+from semcached.policy.decision import Candidate, Decision, Guard, HitKind, MissReason, Rejection
 from semcached.request import CanonicalRequest, ChatRequest, canonicalize
 from semcached.settings import DEFAULT_THRESHOLD, Settings
-from semcached.stats import CacheStats
 
 __version__ = "0.1.0"
 

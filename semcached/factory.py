@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from semcached.embeddings.base import Embedder
 from semcached.embeddings.cache import CachedEmbedder
-from semcached.index.exact import ExactStore, MemoryExactStore
-from semcached.index.vector import VectorBackend
+from semcached.index.exact.base import ExactStore, MemoryExactStore
+from semcached.index.vector.base import VectorBackend
 from semcached.settings import Settings
 
 __all__ = ["build_embedder", "build_exact_store", "build_vector_backend"]
@@ -33,7 +33,7 @@ def build_exact_store(settings: Settings) -> ExactStore:
     """Redis when ``redis_url`` is set, else the in-process LRU."""
     if settings.redis_url is None:
         return MemoryExactStore(max_entries=settings.memory_max_entries)
-    from semcached.index.redis_store import RedisExactStore
+    from semcached.index.exact.redis import RedisExactStore
 
     options = settings.redis
     return RedisExactStore(
@@ -47,7 +47,7 @@ def build_exact_store(settings: Settings) -> ExactStore:
 
 def build_vector_backend(settings: Settings) -> VectorBackend:
     """A Chroma server when ``chroma_url`` is set, else embedded Chroma under ``data_dir``."""
-    from semcached.index.chroma import ChromaBackend
+    from semcached.index.vector.chroma import ChromaBackend
 
     options = settings.chroma
     if settings.chroma_url:

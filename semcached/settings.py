@@ -95,11 +95,12 @@ class ServiceOptions(BaseModel):
 
 
 class VerifierOptions(BaseModel):
-    """The verifier: cheap checks that veto near-threshold candidates (see semcached.guards)."""
+    """The verifier: cheap checks that veto near-threshold candidates (semcached.policy.guards)."""
 
     enabled: bool = Field(default=True, description="Run the verifier on every lookup.")
     checks: list[str] | None = Field(
-        default=None, description="Which checks (names in semcached.guards.GUARD_NAMES); all."
+        default=None,
+        description="Which checks (names in semcached.policy.guards.rules.GUARD_NAMES); all.",
     )
     cross_encoder_path: Path | None = Field(
         default=None, description="A local cross-encoder model directory (optional, slower)."

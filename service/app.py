@@ -3,7 +3,7 @@
 Contract for route modules (the cache API, the OpenAI proxy, knowledge search):
 
 * ``app.state.settings``: the :class:`~semcached.settings.Settings` the app was built with.
-* ``app.state.cache``: the :class:`~semcached.aengine.AsyncSemanticCache`; its ``.sync`` is the
+* ``app.state.cache``: the :class:`~semcached.engine.AsyncSemanticCache`; its ``.sync`` is the
   :class:`~semcached.engine.SemanticCache` (with ``.embedder``, the loaded model, to share).
   Heavy objects are built once, here, at factory time; tests inject a pre-built cache with
   ``create_app(settings, cache=...)`` to share one model across apps.
@@ -12,7 +12,7 @@ Contract for route modules (the cache API, the OpenAI proxy, knowledge search):
   which answer 401/403 in the shared error shape.
 * ``app.state.metrics``: :class:`~semcached.service.metrics.ServiceMetrics` (its ``registry``
   is what ``GET /metrics`` exposes; add your own metrics to it).
-* ``app.state.knowledge``: set only when ``semcached.service.knowledge_routes`` exists. That
+* ``app.state.knowledge``: set only when ``semcached.service.routes.knowledge`` exists. That
   module provides ``build_router() -> APIRouter`` (included as is) and may provide
   ``build_knowledge(settings, *, embedder) -> object``, called once here unless
   ``create_app(..., knowledge=...)`` injects one.
@@ -43,8 +43,8 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from semcached.aengine import AsyncSemanticCache
-from semcached.engine import SemanticCache
+from semcached.engine.acache import AsyncSemanticCache
+from semcached.engine.cache import SemanticCache
 from semcached.service.auth import KeyRing
 from semcached.service.errors import error_body, install_error_handlers
 from semcached.service.metrics import ServiceMetrics
@@ -53,7 +53,7 @@ from semcached.settings import Settings
 __all__ = ["LimitsAndTiming", "create_app"]
 
 log = logging.getLogger("semcached.service")
-KNOWLEDGE_MODULE = "semcached.service.knowledge_routes"
+KNOWLEDGE_MODULE = "semcached.service.routes.knowledge"
 
 API_DESCRIPTION = """\
 A semantic cache for LLM calls, as a sidecar.
@@ -80,7 +80,9 @@ def create_app(
     replaces the network under the upstream client (e.g. ``httpx.MockTransport``).
     """
     from semcached import __version__
-    from semcached.service import cache_routes, ops_routes, proxy
+    from semcached.service.routes import cache as cache_routes
+    from semcached.service.routes import openai as proxy
+    from semcached.service.routes import ops as ops_routes
 
     settings = settings or Settings()
     owns_cache = cache is None

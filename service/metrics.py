@@ -2,7 +2,7 @@
 
 Two sources, one registry per app (so several apps in one process never collide):
 
-* the engine's :class:`~semcached.stats.CacheStats`, read at scrape time by a custom collector:
+* the engine's :class:`~semcached.engine.CacheStats`, read at scrape time by a custom collector:
   hits by kind, misses by reason, false-hit reports, backend errors, provider calls, and a
   latency histogram per stage (exact, embed, vector, decide, provider, writes);
 * the service's own counters: upstream outcomes and errors, responses by cache outcome, tokens
@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from semcached.stats import LATENCY_BUCKETS_S, CacheStats
+from semcached.engine.stats import LATENCY_BUCKETS_S, CacheStats
 
 __all__ = ["CONTENT_TYPE", "CacheStatsCollector", "ServiceMetrics", "usage_tokens"]
 

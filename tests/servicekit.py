@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.engine import SemanticCache
+from semcached.engine.cache import SemanticCache
 from semcached.index import ChromaBackend, RedisExactStore
 from semcached.service.app import create_app
 from semcached.settings import ServiceOptions, Settings

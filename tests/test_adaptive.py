@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semcached.adaptive import AdaptiveThresholds
-from semcached.decision import Candidate
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.engine import SemanticCache
-from semcached.index.exact import MemoryExactStore
-from semcached.index.memory_vector import MemoryVectorBackend
+from semcached.engine.cache import SemanticCache
+from semcached.index.exact.base import MemoryExactStore
+from semcached.index.vector.memory import MemoryVectorBackend
+from semcached.policy.adaptive import AdaptiveThresholds
+from semcached.policy.decision import Candidate
 from semcached.settings import Settings
 from tests.strategies import similarities
 
@@ -167,7 +167,7 @@ def test_engine_probes_near_misses_with_compare(make_cache: Any) -> None:
 
 def test_settings_turn_adaptive_and_verifier_on_and_off() -> None:
     """SEMCACHED_ADAPTIVE__ENABLED / SEMCACHED_VERIFIER__ENABLED are honoured."""
-    from semcached.engine import _default_adaptive, _default_guards
+    from semcached.engine.cache import _default_adaptive, _default_guards
 
     assert _default_adaptive(Settings()) is None
     policy = _default_adaptive(Settings(adaptive={"enabled": True, "max_false_hit_rate": 0.02}))
@@ -198,8 +198,8 @@ def test_replay_keeps_false_hits_under_the_bound_while_hits_grow() -> None:
     times the static threshold's hits, and its observed false-hit rate stays under the bound."""
     import numpy as np
 
-    from semcached.evaluation import replay_feedback_stream
-    from semcached.pairs import Pair
+    from semcached.quality.evaluation import replay_feedback_stream
+    from semcached.quality.pairs import Pair
 
     rng = np.random.default_rng(7)
     table: dict[str, Any] = {}

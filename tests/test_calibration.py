@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semcached.calibration import choose_operating_point, grid, read_config, write_threshold
-from semcached.evaluation import Outcome, Replay, metrics_at, wilson
+from semcached.quality.calibration import choose_operating_point, grid, read_config, write_threshold
+from semcached.quality.evaluation import Outcome, Replay, metrics_at, wilson
 from semcached.settings import Settings, config_file_path
 from tests.strategies import labelled_outcomes
 

@@ -9,7 +9,7 @@ import pytest
 
 from semcached.errors import ConfigurationError, VectorIndexError
 from semcached.index import ChromaBackend, VectorBackend, collection_name
-from semcached.index.vector import similarity_from_distance
+from semcached.index.vector.base import similarity_from_distance
 
 
 @pytest.fixture(params=["embedded", "server"])

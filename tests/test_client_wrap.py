@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from semcached.aengine import AsyncSemanticCache
 from semcached.clients import (
     AsyncClient,
     Client,
@@ -23,7 +22,8 @@ from semcached.clients import (
     openai_client,
 )
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.engine import SemanticCache
+from semcached.engine.acache import AsyncSemanticCache
+from semcached.engine.cache import SemanticCache
 from semcached.index import ChromaBackend, MemoryExactStore
 from tests.servicekit import Service, chat
 from tests.upstream import Upstream

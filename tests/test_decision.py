@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from semcached.decision import Candidate, Decision, HitKind, MissReason, decide, describe
+from semcached.policy.decision import Candidate, Decision, HitKind, MissReason, decide, describe
 
 similarities = st.floats(-1.0, 1.0, allow_nan=False)
 thresholds = st.floats(0.0, 1.0, allow_nan=False)

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from semcached import factory
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.evaluation import build_replay_cache, evaluate_path, metrics_at
-from semcached.pairs import sample_pairs_path
-from semcached.service.cli import main
+from semcached.quality.evaluation import build_replay_cache, evaluate_path, metrics_at
+from semcached.quality.pairs import sample_pairs_path
+from semcached.service.cli.main import main
 from semcached.settings import Settings
 
 pytestmark = pytest.mark.model

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semcached.decision import Candidate, decide
 from semcached.errors import ModelLoadError
-from semcached.guards import (
+from semcached.policy.decision import Candidate, decide
+from semcached.policy.guards.rules import (
     GUARD_NAMES,
     CrossEncoderGuard,
     DateGuard,
@@ -230,7 +230,7 @@ def test_cross_encoder_from_a_local_directory(tmp_path: Path) -> None:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from semcached.embeddings import default_model_path
-    from semcached.engine import _default_guards
+    from semcached.engine.cache import _default_guards
     from semcached.settings import Settings
 
     tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()), local_files_only=True)

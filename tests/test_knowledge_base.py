@@ -18,7 +18,7 @@ from semcached import KnowledgeBase
 from semcached.embeddings import SentenceTransformerEmbedder, Vectors
 from semcached.errors import EmbeddingError, InvalidRequestError
 from semcached.index import ChromaBackend
-from semcached.index.knowledge import CollectionNotFoundError, Item
+from semcached.index.knowledge.base import CollectionNotFoundError, Item
 from tests.recording import WrappedEmbedder
 
 pytestmark = [pytest.mark.model]

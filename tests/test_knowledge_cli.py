@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from semcached.service.cli import main
+from semcached.service.cli.main import main
 
 pytestmark = [pytest.mark.model]
 

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semcached.errors import ConfigurationError, InvalidRequestError
-from semcached.index.bm25 import BM25Index, Tokenizer
-from semcached.index.chunking import Chunker, approximate_tokens
-from semcached.index.filters import validate_where, validate_where_document
-from semcached.index.fusion import reciprocal_rank_fusion, rrf_max_score
-from semcached.index.stemmer import porter_stem
+from semcached.index.knowledge.bm25 import BM25Index, Tokenizer
+from semcached.index.knowledge.chunking import Chunker, approximate_tokens
+from semcached.index.knowledge.filters import validate_where, validate_where_document
+from semcached.index.knowledge.fusion import reciprocal_rank_fusion, rrf_max_score
+from semcached.index.knowledge.stemmer import porter_stem
 
 WORDS = st.sampled_from(
     [

@@ -62,7 +62,7 @@ def test_wheel_imports_and_runs_in_a_clean_venv(wheel: Path, tmp_path: Path) -> 
     deps = sysconfig.get_paths()["purelib"]
     check = (
         "import importlib.util, semcached, semcached.embeddings, semcached.index, "
-        "semcached.service.cli, semcached.clients;"
+        "semcached.service.cli.main, semcached.clients;"
         "assert semcached.__file__.startswith(%r), semcached.__file__;"
         "assert importlib.util.find_spec('index') is None;"
         "assert importlib.util.find_spec('embeddings') is None;"

@@ -13,7 +13,7 @@ MODULES = [
     "semcached.index",
     "semcached.errors",
     "semcached.request",
-    "semcached.decision",
+    "semcached.policy.decision",
     "semcached.settings",
 ]
 

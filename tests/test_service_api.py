@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.engine import SemanticCache
+from semcached.engine.cache import SemanticCache
 from semcached.index import ChromaBackend, RedisExactStore
 from semcached.service.app import create_app
 from tests.recording import WrappedEmbedder
@@ -316,7 +316,7 @@ def test_chunked_bodies_are_bounded_too(http: httpx.Client, ns: str) -> None:
 
 
 def test_readyz_never_shows_upstream_credentials() -> None:
-    from semcached.service.ops_routes import _without_credentials
+    from semcached.service.routes.ops import _without_credentials
 
     assert _without_credentials("https://user:pw@llm.example:8443/v1") == (
         "https://llm.example:8443/v1"

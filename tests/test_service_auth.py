@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from semcached.service.app import create_app
 from semcached.service.auth import KeyRing, hash_api_key
-from semcached.service.cli import main
-from semcached.service.cli_serve import bind_host
+from semcached.service.cli.main import main
+from semcached.service.cli.serve import bind_host
 from semcached.settings import Settings
 from tests.servicekit import Service, chat, service_settings
 from tests.upstream import Upstream, serving

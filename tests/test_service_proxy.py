@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from semcached.embeddings import CachedEmbedder
-from semcached.engine import SemanticCache
+from semcached.engine.cache import SemanticCache
 from semcached.index import ChromaBackend, MemoryExactStore
 from semcached.service.app import create_app
 from tests.servers import free_port

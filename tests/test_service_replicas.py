@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
-from semcached.engine import SemanticCache
+from semcached.engine.cache import SemanticCache
 from semcached.index import ChromaBackend, RedisExactStore
 from semcached.service.app import create_app
 from tests.servicekit import Service, chat, drop_redis_prefix, service_settings

@@ -16,20 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semcached import factory
-from semcached.decision import Candidate
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.errors import ModelLoadError
-from semcached.guards import CrossEncoderGuard
-from semcached.pairs import Pair, load_pairs, sample_pairs_path
-from semcached.service.cli import main
-from semcached.settings import Settings
-from semcached.verifier_training import (
+from semcached.policy.decision import Candidate
+from semcached.policy.guards.rules import CrossEncoderGuard
+from semcached.quality.pairs import Pair, load_pairs, sample_pairs_path
+from semcached.quality.training import (
     METADATA_FILE,
     TrainingOptions,
     ranking_quality,
     split_by_question,
     train_cross_encoder,
 )
+from semcached.service.cli.main import main
+from semcached.settings import Settings
 
 # -- the split --------------------------------------------------------------------------------
 

@@ -1,0 +1,263 @@
+"""ChromaDB behind the :class:`VectorIndex` seam: embedded (``PersistentClient``) or a server.
+
+ChromaDB's own exceptions never leave this module: each becomes a
+:class:`~semcached.errors.VectorIndexError` naming the operation and the collection.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import numpy as np
+import xxhash
+from numpy.typing import NDArray
+
+from semcached.errors import ConfigurationError, VectorIndexError
+from semcached.index.vector.base import Metadata, Neighbor, Record, Where, similarity_from_distance
+
+__all__ = ["ChromaBackend", "ChromaVectorIndex", "collection_name"]
+
+T = TypeVar("T")
+_UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+")
+
+
+def collection_name(prefix: str, kind: str, namespace: str, model_id: str) -> str:
+    """A valid, collision-free Chroma collection name for (kind, namespace, embedding model).
+
+    Chroma allows 3-512 characters of ``[a-zA-Z0-9._-]`` with alphanumeric ends; namespaces may
+    hold anything, so the readable slug is followed by a hash of the exact namespace.
+    """
+    slug = _UNSAFE.sub("-", namespace).strip("-._")[:40] or "ns"
+    ns_hash = xxhash.xxh3_64_hexdigest(namespace.encode("utf-8", "surrogatepass"))[:12]
+    model_hash = xxhash.xxh3_64_hexdigest(model_id.encode())[:8]
+    return f"{prefix}-{kind}-{slug}-{ns_hash}-{model_hash}"
+
+
+def _guard(what: str, name: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except VectorIndexError:
+        raise
+    except Exception as exc:  # chromadb raises many unrelated types (HTTP, Rust, sqlite)
+        raise VectorIndexError(f"ChromaDB {what} on collection {name!r} failed: {exc}") from exc
+
+
+class ChromaVectorIndex:
+    """One ChromaDB collection in cosine space. Build it with :meth:`ChromaBackend.index`."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self._name: str = collection.name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._collection.metadata or {})
+
+    def add(
+        self,
+        ids: Sequence[str],
+        vectors: NDArray[np.float32],
+        metadatas: Sequence[Metadata],
+        documents: Sequence[str] | None = None,
+    ) -> None:
+        if not ids:
+            return
+        _guard(
+            "upsert",
+            self._name,
+            lambda: self._collection.upsert(
+                ids=list(ids),
+                embeddings=np.asarray(vectors, dtype=np.float32),
+                metadatas=[dict(m) for m in metadatas],
+                documents=list(documents) if documents is not None else None,
+            ),
+        )
+
+    def query(
+        self, vector: NDArray[np.float32], k: int, where: Where | None = None
+    ) -> list[Neighbor]:
+        result = _guard(
+            "query",
+            self._name,
+            lambda: self._collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=k,
+                where=dict(where) if where else None,
+                include=["distances", "metadatas", "documents"],
+            ),
+        )
+        ids = result["ids"][0]
+        distances = result["distances"][0]
+        metadatas = (result.get("metadatas") or [[None] * len(ids)])[0]
+        documents = (result.get("documents") or [[None] * len(ids)])[0]
+        return [
+            Neighbor(
+                id=i, similarity=similarity_from_distance(d), metadata=dict(m or {}), document=doc
+            )
+            for i, d, m, doc in zip(ids, distances, metadatas, documents, strict=True)
+        ]
+
+    def get(
+        self, ids: Sequence[str] | None = None, where: Where | None = None, limit: int | None = None
+    ) -> list[Record]:
+        result = _guard(
+            "get",
+            self._name,
+            lambda: self._collection.get(
+                ids=list(ids) if ids is not None else None,
+                where=dict(where) if where else None,
+                limit=limit,
+                include=["metadatas", "documents"],
+            ),
+        )
+        metadatas = result.get("metadatas") or [None] * len(result["ids"])
+        documents = result.get("documents") or [None] * len(result["ids"])
+        return [
+            Record(id=i, metadata=dict(m or {}), document=doc)
+            for i, m, doc in zip(result["ids"], metadatas, documents, strict=True)
+        ]
+
+    def delete(self, ids: Sequence[str] | None = None, where: Where | None = None) -> None:
+        if ids is not None and not ids:
+            return
+        _guard(
+            "delete",
+            self._name,
+            lambda: self._collection.delete(
+                ids=list(ids) if ids is not None else None, where=dict(where) if where else None
+            ),
+        )
+
+    def count(self) -> int:
+        return int(_guard("count", self._name, self._collection.count))
+
+
+class ChromaBackend:
+    """A ChromaDB client: embedded under ``path``, or the server at ``url``.
+
+    Example::
+
+        backend = ChromaBackend(path=".semcached/chroma")         # embedded, persistent
+        backend = ChromaBackend(url="http://localhost:8000")      # a Chroma server
+        index = backend.index("my-collection", metadata={"dim": 384})
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str | Path | None = None,
+        url: str | None = None,
+        tenant: str = "default_tenant",
+        database: str = "default_database",
+    ) -> None:
+        if (path is None) == (url is None):
+            raise ConfigurationError("ChromaBackend needs exactly one of `path` or `url`")
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+        except ImportError as exc:  # pragma: no cover - chromadb is a core dependency
+            raise ConfigurationError("the vector index needs `pip install chromadb`") from exc
+        settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        self.location = str(path) if path is not None else str(url)
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigurationError(f"chroma_url must look like http://host:port, got {url!r}")
+            port = parts.port or (443 if parts.scheme == "https" else 8000)
+            host = parts.hostname
+            self._client: Any = _guard(
+                "connect",
+                url,
+                lambda: chromadb.HttpClient(
+                    host=host,
+                    port=port,
+                    ssl=parts.scheme == "https",
+                    settings=settings,
+                    tenant=tenant,
+                    database=database,
+                ),
+            )
+        else:
+            Path(str(path)).mkdir(parents=True, exist_ok=True)
+            self._client = _guard(
+                "open",
+                str(path),
+                lambda: chromadb.PersistentClient(
+                    path=str(path), settings=settings, tenant=tenant, database=database
+                ),
+            )
+        self._indexes: dict[str, ChromaVectorIndex] = {}
+        self._lock = threading.Lock()
+
+    def index(self, name: str, *, metadata: dict[str, Any] | None = None) -> ChromaVectorIndex:
+        """The collection ``name`` in cosine space, created on first use."""
+        with self._lock:
+            cached = self._indexes.get(name)
+            if cached is not None:
+                return cached
+            collection = _guard(
+                "get_or_create_collection",
+                name,
+                lambda: self._client.get_or_create_collection(
+                    name=name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata=metadata or None,
+                ),
+            )
+            index = ChromaVectorIndex(collection)
+            self._indexes[name] = index
+            return index
+
+    def collection(
+        self,
+        name: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        configuration: dict[str, Any] | None = None,
+    ) -> Any:
+        """The raw chromadb ``Collection`` ``name`` (cosine space), created on first use.
+
+        For modules of this package that need more than the :class:`VectorIndex` seam
+        (knowledge search: document filters, paging, metadata updates). Callers wrap every call
+        on it in :func:`_guard`, so ChromaDB's exceptions still never leave the package.
+        """
+        config = configuration or {"hnsw": {"space": "cosine"}}
+        return _guard(
+            "get_or_create_collection",
+            name,
+            lambda: self._client.get_or_create_collection(
+                name=name, embedding_function=None, configuration=config, metadata=metadata or None
+            ),
+        )
+
+    def max_batch_size(self) -> int:
+        """The most records ChromaDB accepts in one write (``client.get_max_batch_size()``)."""
+        return int(_guard("get_max_batch_size", self.location, self._client.get_max_batch_size))
+
+    def drop(self, name: str) -> bool:
+        """Delete a collection; ``False`` when it did not exist."""
+        with self._lock:
+            self._indexes.pop(name, None)
+            existing = self.list_names()
+            if name not in existing:
+                return False
+            _guard("delete_collection", name, lambda: self._client.delete_collection(name))
+            return True
+
+    def list_names(self) -> list[str]:
+        collections = _guard("list_collections", self.location, self._client.list_collections)
+        return sorted(c if isinstance(c, str) else c.name for c in collections)
+
+    def heartbeat(self) -> None:
+        """Raise :class:`VectorIndexError` when ChromaDB cannot be reached."""
+        _guard("heartbeat", self.location, self._client.heartbeat)

@@ -1,0 +1,205 @@
+"""Cache entries in the vector index: one collection per namespace and embedding model.
+
+Layout of an entry (ChromaDB has no TTL, no eviction and no scoping of its own, so they live
+in the metadata and in this module):
+
+* id: the request's exact key, so storing the same request twice replaces, never duplicates;
+* vector: the embedding of the last user message; document: that message's text;
+* metadata: ``scope`` (the scope key, compared with ``$eq`` on every query), ``model``,
+  ``created_at`` and ``expires_at`` (epoch seconds; :data:`NO_EXPIRY` for none), and
+  ``response``: the answer as JSON. The answer is written in the same upsert as the vector, so
+  a crash can never leave a vector whose answer is missing.
+
+Expired entries are filtered out on every query and swept (deleted) at most once per
+``sweep_interval_s`` per namespace, on the write path. When a namespace holds more than
+``max_entries`` entries the oldest are evicted, in batches of ``evict_batch`` to amortise the
+scan. Nothing here is called on a hit except the query itself: the read path writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from semcached.index.vector.base import Metadata, VectorBackend, VectorIndex
+from semcached.index.vector.chroma import collection_name
+from semcached.policy.decision import Candidate
+
+__all__ = ["NO_EXPIRY", "CacheEntry", "SemanticStore"]
+
+log = logging.getLogger("semcached.engine.entries")
+
+# Far-future expiry for entries without a TTL: one float comparison filters every entry.
+NO_EXPIRY = 1e15
+ENTRY_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A stored answer and what it answers."""
+
+    id: str
+    namespace: str
+    scope_key: str
+    model: str
+    text: str
+    response: Any
+    created_at: float
+    expires_at: float | None
+
+    def metadata(self) -> Metadata:
+        return {
+            "scope": self.scope_key,
+            "model": self.model,
+            "created_at": self.created_at,
+            "expires_at": NO_EXPIRY if self.expires_at is None else self.expires_at,
+            "response": json.dumps(self.response, ensure_ascii=False, allow_nan=False),
+            "entry_v": ENTRY_VERSION,
+        }
+
+
+class SemanticStore:
+    """Scoped, expiring, size-bounded cache entries on a :class:`VectorBackend`.
+
+    Example::
+
+        store = SemanticStore(ChromaBackend(path=".semcached/chroma"), model_id="minilm-abc")
+        store.put(entry, vector)
+        candidates = store.search("default", entry.scope_key, vector, k=4)
+    """
+
+    def __init__(
+        self,
+        backend: VectorBackend,
+        *,
+        model_id: str,
+        prefix: str = "semcached",
+        max_entries: int = 100_000,
+        sweep_interval_s: float = 60.0,
+        evict_batch: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.model_id = model_id
+        self.prefix = prefix
+        self.max_entries = max_entries
+        self.sweep_interval_s = sweep_interval_s
+        self.evict_batch = evict_batch or max(1, max_entries // 20)
+        self._clock = clock
+        self._last_sweep: dict[str, float] = {}
+        self._write_lock = threading.Lock()
+
+    def collection(self, namespace: str) -> str:
+        return collection_name(self.prefix, "cache", namespace, self.model_id)
+
+    def index(self, namespace: str) -> VectorIndex:
+        return self.backend.index(
+            self.collection(namespace),
+            metadata={
+                "semcached_kind": "cache",
+                "semcached_namespace": namespace,
+                "semcached_model": self.model_id,
+            },
+        )
+
+    def search(
+        self, namespace: str, scope_key: str, vector: NDArray[np.float32], k: int
+    ) -> list[Candidate]:
+        """The ``k`` nearest live entries of this scope, as decision candidates."""
+        where = {"$and": [{"scope": {"$eq": scope_key}}, {"expires_at": {"$gt": self._clock()}}]}
+        neighbors = self.index(namespace).query(vector, k, where)
+        candidates = []
+        for n in neighbors:
+            response = _parse_response(n.id, n.metadata.get("response"))
+            if response is _CORRUPT:
+                continue
+            candidates.append(
+                Candidate(
+                    id=n.id,
+                    similarity=n.similarity,
+                    text=n.document or "",
+                    response=response,
+                    metadata={k: v for k, v in n.metadata.items() if k != "response"},
+                )
+            )
+        return candidates
+
+    def put(self, entry: CacheEntry, vector: NDArray[np.float32]) -> int:
+        """Write one entry (replacing any with the same id); returns how many were evicted."""
+        index = self.index(entry.namespace)
+        index.add([entry.id], vector.reshape(1, -1), [entry.metadata()], [entry.text])
+        with self._write_lock:
+            swept = self._maybe_sweep(entry.namespace, index)
+            return swept + self._maybe_evict(index)
+
+    def delete(self, namespace: str, entry_ids: Sequence[str]) -> None:
+        self.index(namespace).delete(ids=list(entry_ids))
+
+    def clear(self, namespace: str) -> bool:
+        """Drop the namespace's whole collection."""
+        self._last_sweep.pop(namespace, None)
+        return self.backend.drop(self.collection(namespace))
+
+    def count(self, namespace: str) -> int:
+        return self.index(namespace).count()
+
+    def sweep(self, namespace: str) -> int:
+        """Delete the namespace's expired entries now; returns how many went."""
+        index = self.index(namespace)
+        with self._write_lock:
+            return self._sweep(namespace, index)
+
+    def _maybe_sweep(self, namespace: str, index: VectorIndex) -> int:
+        now = self._clock()
+        if now - self._last_sweep.get(namespace, 0.0) < self.sweep_interval_s:
+            return 0
+        return self._sweep(namespace, index)
+
+    def _sweep(self, namespace: str, index: VectorIndex) -> int:
+        now = self._clock()
+        self._last_sweep[namespace] = now
+        expired = index.get(where={"expires_at": {"$lte": now}})
+        if expired:
+            index.delete(ids=[r.id for r in expired])
+            log.info("swept %d expired entries from %s", len(expired), index.name)
+        return len(expired)
+
+    def _maybe_evict(self, index: VectorIndex) -> int:
+        count = index.count()
+        if count <= self.max_entries:
+            return 0
+        # Evict down to max - batch so the full scan below runs once per batch of writes.
+        excess = count - max(0, self.max_entries - self.evict_batch + 1)
+        records = index.get()
+        oldest = sorted(records, key=lambda r: float(r.metadata.get("created_at", 0.0)))
+        doomed = [r.id for r in oldest[:excess]]
+        index.delete(ids=doomed)
+        log.info(
+            "evicted %d oldest entries from %s (limit %d)",
+            len(doomed),
+            index.name,
+            self.max_entries,
+        )
+        return len(doomed)
+
+
+_CORRUPT = object()
+
+
+def _parse_response(entry_id: str, raw: object) -> Any:
+    if not isinstance(raw, str):
+        log.warning("entry %s has no stored response; ignoring it", entry_id)
+        return _CORRUPT
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        log.warning("entry %s has an unreadable response; ignoring it", entry_id)
+        return _CORRUPT
