@@ -14,9 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from semcached.clients.base import RetryPolicy
-from semcached.clients.client import AsyncClient, Client
-from semcached.clients.models import (
+from semcached.clients.answers import (
     BackendStatus,
     CacheAnswer,
     DeleteReply,
@@ -25,6 +23,8 @@ from semcached.clients.models import (
     Readiness,
     StoreReply,
 )
+from semcached.clients.base import RetryPolicy
+from semcached.clients.client import AsyncClient, Client
 from semcached.clients.openai_compat import (
     CacheInfo,
     async_openai_client,

@@ -21,8 +21,7 @@ from typing import Any
 
 import httpx
 
-from semcached.clients.base import DEFAULT_TIMEOUT_S, BaseClient, Call, RetryPolicy
-from semcached.clients.models import (
+from semcached.clients.answers import (
     CacheAnswer,
     DeleteReply,
     FeedbackReply,
@@ -30,6 +29,7 @@ from semcached.clients.models import (
     Readiness,
     StoreReply,
 )
+from semcached.clients.base import DEFAULT_TIMEOUT_S, BaseClient, Call, RetryPolicy
 from semcached.errors import ServiceUnavailableError, ServiceUnreachableError
 
 __all__ = ["FAIL_OPEN", "AsyncClient", "Client"]

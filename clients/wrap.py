@@ -23,8 +23,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
+from semcached.clients.answers import CacheAnswer
 from semcached.clients.client import AsyncClient, Client
-from semcached.clients.models import CacheAnswer
 from semcached.engine.acache import AsyncSemanticCache
 from semcached.engine.cache import CallResult, SemanticCache
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from semcached.index.exact.base import ExactStore, JSONObject, MemoryExactStore
+from semcached.index.exact.base import ExactStore, MemoryExactStore
 from semcached.index.exact.redis import RedisExactStore, namespace_token
 from semcached.index.vector.base import (
     Metadata,
@@ -21,7 +21,6 @@ __all__ = [
     "ChromaBackend",
     "ChromaVectorIndex",
     "ExactStore",
-    "JSONObject",
     "MemoryExactStore",
     "MemoryVectorBackend",
     "MemoryVectorIndex",

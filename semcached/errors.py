@@ -16,6 +16,7 @@ The tree::
     │   ├── VectorIndexError          ChromaDB
     │   └── EmbeddingError            the embedder failed on input it should have handled
     ├── ProviderError                 an upstream LLM failed (service/client); never cached
+    │   └── UpstreamError             the proxy's upstream answered an error, or none
     └── ServiceError                  the semcached HTTP service answered an error (the client)
         ├── ServiceUnreachableError   no answer: connection refused, timeout (after retries)
         ├── AuthenticationError       401/403: missing or wrong API key, another namespace
@@ -27,6 +28,8 @@ Messages follow one rule: what was expected, what came, and how to fix it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 __all__ = [
     "AuthenticationError",
@@ -42,6 +45,7 @@ __all__ = [
     "ServiceRequestError",
     "ServiceUnavailableError",
     "ServiceUnreachableError",
+    "UpstreamError",
     "VectorIndexError",
 ]
 
@@ -106,6 +110,33 @@ class ProviderError(SemcachedError):
     original exception to every single-flight waiter so that ``except openai.APIError`` in
     user code keeps working.
     """
+
+
+class UpstreamError(ProviderError):
+    """The sidecar's upstream failed: ``status`` and ``body`` are what the caller receives.
+
+    ``reason`` is a short code for metrics (``timeout``, ``unreachable``, ``http_429``,
+    ``stream_cut``, ``stream_incomplete``...); ``headers`` the upstream's headers worth passing
+    on (``retry-after``, rate limits, request id). ``done`` is set for a stream that sent its
+    end marker although it is not stored (it carried an error event).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: bytes,
+        reason: str,
+        headers: Mapping[str, str] | None = None,
+        done: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.reason = reason
+        self.headers = dict(headers or {})
+        self.done = done
 
 
 class ServiceError(SemcachedError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import xxhash
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from semcached.errors import InvalidRequestError
 
@@ -106,6 +106,9 @@ class CanonicalRequest:
     text: str
     temperature: float
     params: Mapping[str, Any]
+    prompt_chars: int = 0  # characters of text (and names) across the messages or prompt
+    empty_field: str | None = None  # where the prompt has no text at all, if it has none
+    form: str = "chat"  # "chat" (messages) or "prompt" (a legacy completion prompt)
 
     @property
     def is_deterministic(self) -> bool:
@@ -129,61 +132,151 @@ def canonicalize(request: ChatRequest | Mapping[str, Any], namespace: str) -> Ca
     """Reduce ``request`` to its keys and the text to embed.
 
     Raises :class:`InvalidRequestError` naming the field when the request cannot be cached as
-    given (no model, messages of the wrong shape, a non-finite number...).
+    given (no model, messages of the wrong shape, a non-finite number, text that is not valid
+    Unicode...).
     """
     if not isinstance(namespace, str) or not namespace:
         raise InvalidRequestError(
             f"namespace must be a non-empty string, got {namespace!r}", field="namespace"
         )
-    chat = _as_chat_request(request)
-    params = _canonical_params(chat.params)
-    if chat.messages is not None:
-        messages = [_canonical_message(m, i) for i, m in enumerate(chat.messages)]
-        if not messages:
+    model, messages, prompt, raw_params = _parts(request)
+    params = _canonical_params(raw_params)
+    empty: str | None = None
+    if messages is not None:
+        canonical = [_canonical_message(m, i) for i, m in enumerate(messages)]
+        if not canonical:
             raise InvalidRequestError("messages must hold at least one message", field="messages")
-        body: dict[str, Any] = {"messages": messages}
-        text, scoped_messages = _split_last_user_text(messages)
+        body: dict[str, Any] = {"messages": canonical}
+        text, scoped_messages, last_user = _split_last_user_text(canonical)
         scope_body: dict[str, Any] = {"messages": scoped_messages}
-    elif chat.prompt is not None:
-        body = {"prompt": chat.prompt}
-        text, scope_body = chat.prompt, {"prompt": _MARKER}
+        chars = sum(_message_chars(m) for m in canonical)
+        no_text = last_user is not None and not text.strip()
+        if no_text and last_user is not None and not _has_non_text_part(canonical[last_user]):
+            empty = f"messages.{last_user}.content"
+    elif prompt is not None:
+        body = {"prompt": prompt}
+        text, scope_body = prompt, {"prompt": _MARKER}
+        chars = len(prompt)
+        if not prompt.strip():
+            empty = "prompt"
     else:
         raise InvalidRequestError(
             "a request needs `messages` (chat) or `prompt` (completion); neither was given",
             field="messages",
         )
-    head = {"v": KEY_VERSION, "namespace": namespace, "model": chat.model, "params": params}
-    exact_key = hash_key(canonical_json({**head, **body}).encode())
-    scope_key = hash_key(canonical_json({**head, **scope_body, "scope": True}).encode())
+    head = {"v": KEY_VERSION, "namespace": namespace, "model": model, "params": params}
+    exact_key = _hash_checked({**head, **body})
+    scope_key = _hash_checked({**head, **scope_body, "scope": True})
     temperature = float(params.get("temperature", _PARAM_DEFAULTS["temperature"]))
     return CanonicalRequest(
         namespace=namespace,
-        model=chat.model,
+        model=model,
         exact_key=exact_key,
         scope_key=scope_key,
         text=text,
         temperature=temperature,
         params=params,
+        prompt_chars=chars,
+        empty_field=empty,
+        form="chat" if messages is not None else "prompt",
     )
 
 
-def _as_chat_request(request: ChatRequest | Mapping[str, Any]) -> ChatRequest:
+def _hash_checked(value: dict[str, Any]) -> str:
+    text = canonical_json(value)
+    try:
+        return hash_key(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        where = _surrogate_field(value, "") or "request"
+        raise InvalidRequestError(
+            f"`{where}` holds a lone surrogate ({text[exc.start : exc.end]!r}), which is not "
+            "valid Unicode. Fix: send UTF-8 text",
+            field=where,
+        ) from exc
+
+
+def _surrogate_field(value: Any, where: str) -> str | None:
+    """The dotted path of the first string holding a lone surrogate."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "request"
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in ("v", "scope"):
+                continue
+            path = key if where in ("", "params") else f"{where}.{key}"
+            found = _surrogate_field(key, path) or _surrogate_field(item, path)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_field(item, f"{where}.{i}")
+            if found:
+                return found
+    return None
+
+
+def _parts(
+    request: ChatRequest | Mapping[str, Any],
+) -> tuple[str, list[Any] | None, str | None, dict[str, Any]]:
+    """(model, messages, prompt, other parameters), checked for their basic shape."""
     if isinstance(request, ChatRequest):
-        return request
+        return request.model, request.messages, request.prompt, request.params
     if not isinstance(request, Mapping):
         raise InvalidRequestError(
             "a request must be a mapping (an OpenAI-style chat request dict) or a ChatRequest, "
             f"got {type(request).__name__}",
             field="request",
         )
-    try:
-        return ChatRequest.model_validate(dict(request))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "request"
+    model = request.get("model")
+    if not isinstance(model, str) or not model:
         raise InvalidRequestError(
-            f"invalid request field `{field}`: {first['msg']}", field=field
-        ) from exc
+            f"invalid request field `model`: expected the model's name as a non-empty string, "
+            f"got {model!r}",
+            field="model",
+        )
+    messages = request.get("messages")
+    if messages is not None and (
+        isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence)
+    ):
+        raise InvalidRequestError(
+            f"invalid request field `messages`: expected a list of messages, got "
+            f"{type(messages).__name__}",
+            field="messages",
+        )
+    prompt = request.get("prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        raise InvalidRequestError(
+            f"invalid request field `prompt`: expected a string, got {type(prompt).__name__}",
+            field="prompt",
+        )
+    params = {k: v for k, v in request.items() if k not in ("model", "messages", "prompt")}
+    return model, None if messages is None else list(messages), prompt, params
+
+
+def _message_chars(message: Mapping[str, Any]) -> int:
+    name = message.get("name")
+    chars = len(name) if isinstance(name, str) else 0
+    content = message.get("content")
+    if isinstance(content, str):
+        return chars + len(content)
+    if isinstance(content, list):
+        chars += sum(
+            len(p["text"])
+            for p in content
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return chars
+
+
+def _has_non_text_part(message: Mapping[str, Any]) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(
+        isinstance(part, dict) and part.get("type") not in (None, "text") for part in content
+    )
 
 
 def _canonical_params(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,8 +347,11 @@ def _is_text_part(part: Any) -> bool:
     )
 
 
-def _split_last_user_text(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """The last user message's text, and the messages with that text replaced by a marker."""
+def _split_last_user_text(
+    messages: list[dict[str, Any]],
+) -> tuple[str, list[dict[str, Any]], int | None]:
+    """The last user message's text, the messages with that text replaced by a marker, and
+    that message's index."""
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
         if message.get("role") != "user":
@@ -270,8 +366,8 @@ def _split_last_user_text(messages: list[dict[str, Any]]) -> tuple[str, list[dic
             # Non-text parts (images, audio, files) stay in the scope: same words about a
             # different picture must not hit.
             scoped["content"] = [p if not _is_text_part(p) else _MARKER for p in content]
-        return text, [*messages[:index], scoped, *messages[index + 1 :]]
-    return "", messages
+        return text, [*messages[:index], scoped, *messages[index + 1 :]], index
+    return "", messages, None
 
 
 def _canonical_value(value: Any, where: str) -> Any:

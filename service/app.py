@@ -3,8 +3,8 @@
 Contract for route modules (the cache API, the OpenAI proxy, knowledge search):
 
 * ``app.state.settings``: the :class:`~semcached.settings.Settings` the app was built with.
-* ``app.state.cache``: the :class:`~semcached.engine.AsyncSemanticCache`; its ``.sync`` is the
-  :class:`~semcached.engine.SemanticCache` (with ``.embedder``, the loaded model, to share).
+* ``app.state.cache``: the :class:`~semcached.engine.AsyncSemanticCache` (its ``.embedder`` is
+  the loaded model, to share).
   Heavy objects are built once, here, at factory time; tests inject a pre-built cache with
   ``create_app(settings, cache=...)`` to share one model across apps.
 * ``app.state.keyring``: the API keys; routes get the caller with the dependencies of
@@ -83,6 +83,7 @@ def create_app(
     from semcached.service.routes import cache as cache_routes
     from semcached.service.routes import openai as proxy
     from semcached.service.routes import ops as ops_routes
+    from semcached.service.upstream import build_upstream_client
 
     settings = settings or Settings()
     owns_cache = cache is None
@@ -96,7 +97,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.upstream is None:
-            app.state.upstream = proxy.build_upstream_client(settings, upstream_transport)
+            app.state.upstream = build_upstream_client(settings, upstream_transport)
         try:
             yield
         finally:
@@ -138,7 +139,7 @@ def _include_knowledge(
             raise
         return
     if knowledge is None and hasattr(module, "build_knowledge"):
-        knowledge = module.build_knowledge(settings, embedder=cache.sync.embedder)
+        knowledge = module.build_knowledge(settings, embedder=cache.embedder)
     app.state.knowledge = knowledge
     app.include_router(module.build_router())
 

@@ -1,34 +1,21 @@
-"""Server-sent events: parse an upstream stream, record it, and replay it event for event.
+"""Server-sent events: parse an upstream stream and tell whether it is complete.
 
-A recorded stream is stored as an ordinary cache response::
-
-    {"object": "semcached.stream", "events": ["{...chunk 1 json...}", "{...chunk 2...}"]}
-
-``events`` holds the ``data`` payload of every event before ``data: [DONE]``, byte for byte, so
-a replay sends exactly the chunks the upstream sent (same ids, same split of the text). A stream
-is only recordable when it ended with ``[DONE]`` and carried no error event.
+The engine records a stream's events (:mod:`semcached.engine.streams`): here they are the
+``data`` payload of every event before ``data: [DONE]``, byte for byte, so a replay sends
+exactly the chunks the upstream sent (same ids, same split of the text). A stream is only
+stored when it ended with ``[DONE]`` and carried no error event.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "DONE",
-    "STREAM_OBJECT",
-    "SSEParser",
-    "StreamRecording",
-    "encode_event",
-    "event_usage_tokens",
-    "is_recorded_stream",
-    "replay",
-]
+__all__ = ["DONE", "SSEParser", "StreamRecording", "encode_event", "event_usage_tokens"]
 
 DONE = "[DONE]"
-STREAM_OBJECT = "semcached.stream"
 
 
 def encode_event(data: str) -> bytes:
@@ -89,9 +76,6 @@ class StreamRecording:
         """Ended with ``[DONE]``, carried no error event: safe to store."""
         return self.done and self.error is None and bool(self.events)
 
-    def as_response(self) -> dict[str, Any]:
-        return {"object": STREAM_OBJECT, "events": list(self.events)}
-
 
 def _error_of(data: str) -> str | None:
     try:
@@ -104,22 +88,6 @@ def _error_of(data: str) -> str | None:
             return str(error.get("message") or error)
         return str(error)
     return None
-
-
-def is_recorded_stream(response: Any) -> bool:
-    return (
-        isinstance(response, dict)
-        and response.get("object") == STREAM_OBJECT
-        and isinstance(response.get("events"), list)
-        and all(isinstance(e, str) for e in response["events"])
-    )
-
-
-async def replay(events: Iterable[str]) -> AsyncIterator[bytes]:
-    """Send a recorded stream again: every event as recorded, then ``[DONE]``."""
-    for data in events:
-        yield encode_event(data)
-    yield encode_event(DONE)
 
 
 def event_usage_tokens(events: Iterable[Any]) -> int:

@@ -1,94 +1,56 @@
-"""Input checks shared by the cache API and the proxy: empty and oversized prompts.
+"""Input checks only a service needs, made on the canonical request (built once per call).
 
-The engine already rejects requests it cannot key (wrong shapes, non-finite numbers); these
-checks add what only a service needs: a bound on prompt size, and a clear 422 for a prompt
-with nothing in it instead of a silently uncacheable request.
+The engine already rejects requests it cannot key (wrong shapes, non-finite numbers, invalid
+Unicode); these add a bound on prompt size and a clear 422 for a prompt with nothing in it
+instead of a silently uncacheable request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from semcached.errors import InvalidRequestError
+from semcached.request import CanonicalRequest
 from semcached.service.errors import ApiError
 
 __all__ = ["check_prompt", "prefixed"]
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part["text"]
-            for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
-def _has_non_text_part(content: Any) -> bool:
-    return isinstance(content, list) and any(
-        isinstance(part, dict) and part.get("type") not in (None, "text") for part in content
-    )
-
-
-def check_prompt(request: Mapping[str, Any], *, max_chars: int, prefix: str = "") -> None:
+def check_prompt(canon: CanonicalRequest, *, max_chars: int, prefix: str = "") -> None:
     """Raise a 422 :class:`ApiError` for an empty or oversized prompt; ``prefix`` dots fields.
 
     Example::
 
-        check_prompt({"model": "m", "messages": [{"role": "user", "content": ""}]},
-                     max_chars=100_000)    # ApiError 422, field "messages.0.content"
+        canon = canonicalize({"model": "m", "messages": [{"role": "user", "content": ""}]}, "ns")
+        check_prompt(canon, max_chars=100_000)    # ApiError 422, field "messages.0.content"
     """
-    messages = request.get("messages")
-    if isinstance(messages, list):
-        total = 0
-        last_user: int | None = None
-        for index, message in enumerate(messages):
-            if not isinstance(message, Mapping):
-                continue  # the engine names the field and the fix for wrong shapes
-            total += len(_text_of(message.get("content")))
-            if message.get("role") == "user":
-                last_user = index
-        if total > max_chars:
-            raise ApiError(
-                422,
-                "prompt_too_large",
-                f"the messages hold {total} characters of text; at most {max_chars} are accepted",
-                field=f"{prefix}messages",
-                fix="shorten the conversation, or raise SEMCACHED_SERVICE__MAX_PROMPT_CHARS",
+    chat = canon.form == "chat"
+    where = "messages" if chat else "prompt"
+    if canon.prompt_chars > max_chars:
+        raise ApiError(
+            422,
+            "prompt_too_large",
+            f"the {where} hold{'s' if where == 'prompt' else ''} {canon.prompt_chars} characters "
+            f"of text; at most {max_chars} are accepted",
+            field=f"{prefix}{where}",
+            fix=f"shorten the {'conversation' if chat else 'prompt'}, or raise "
+            "SEMCACHED_SERVICE__MAX_PROMPT_CHARS",
+        )
+    if canon.empty_field is not None:
+        what = (
+            "the prompt is empty"
+            if canon.empty_field == "prompt"
+            else (
+                f"the last user message ({canon.empty_field.removesuffix('.content')}) has no text"
             )
-        if last_user is not None:
-            content = messages[last_user].get("content")
-            if not _text_of(content).strip() and not _has_non_text_part(content):
-                raise ApiError(
-                    422,
-                    "empty_prompt",
-                    f"the last user message (index {last_user}) has no text",
-                    field=f"{prefix}messages.{last_user}.content",
-                    fix="send the user's question as non-empty `content`",
-                )
-        return
-    prompt = request.get("prompt")
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise ApiError(
-                422,
-                "empty_prompt",
-                "the prompt is empty",
-                field=f"{prefix}prompt",
-                fix="send a non-empty prompt",
-            )
-        if len(prompt) > max_chars:
-            raise ApiError(
-                422,
-                "prompt_too_large",
-                f"the prompt is {len(prompt)} characters; at most {max_chars} are accepted",
-                field=f"{prefix}prompt",
-                fix="shorten the prompt, or raise SEMCACHED_SERVICE__MAX_PROMPT_CHARS",
-            )
+        )
+        raise ApiError(
+            422,
+            "empty_prompt",
+            what,
+            field=f"{prefix}{canon.empty_field}",
+            fix="send the user's question as non-empty `content`"
+            if chat
+            else "send a non-empty prompt",
+        )
 
 
 def prefixed(exc: InvalidRequestError, prefix: str) -> InvalidRequestError:

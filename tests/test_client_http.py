@@ -266,7 +266,7 @@ def test_get_or_call_does_not_hide_a_rejected_request() -> None:
         "semcached.clients",
         "semcached.clients.base",
         "semcached.clients.client",
-        "semcached.clients.models",
+        "semcached.clients.answers",
         "semcached.clients.wrap",
         "semcached.clients.openai_compat",
         "semcached.service.app",

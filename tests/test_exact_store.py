@@ -15,7 +15,7 @@ from semcached.errors import ExactStoreError
 from semcached.index import ExactStore, MemoryExactStore, RedisExactStore, namespace_token
 from tests.strategies import json_values, namespaces
 
-json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=5)
+values = st.binary(max_size=200)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -27,9 +27,9 @@ def store(request: pytest.FixtureRequest) -> Iterator[ExactStore]:
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(value=json_objects, namespace=namespaces)
-def test_round_trip(store: ExactStore, value: dict[str, Any], namespace: str) -> None:
-    """What goes in comes out equal, as JSON, in every namespace."""
+@given(value=values, namespace=namespaces)
+def test_round_trip(store: ExactStore, value: bytes, namespace: str) -> None:
+    """What goes in comes out byte for byte, in every namespace."""
     store.set(namespace, "k", value, ttl_s=60)
     assert store.get(namespace, "k") == value
     assert store.get_many(namespace, ["k", "missing"]) == [value, None]
@@ -43,36 +43,45 @@ def test_namespaces_are_isolated(store: ExactStore, a: str, b: str) -> None:
     """A key in one namespace is invisible in another, and clear() removes only its own."""
     if a == b:
         return
-    store.set(a, "k", {"ns": "a"}, None)
-    store.set(b, "k", {"ns": "b"}, None)
-    assert store.get(a, "k") == {"ns": "a"}
+    store.set(a, "k", b"a", None)
+    store.set(b, "k", b"b", None)
+    store.append(a, "log", b"1", keep=5)
+    assert store.get(a, "k") == b"a"
     assert store.clear(a) >= 1
     assert store.get(a, "k") is None
-    assert store.get(b, "k") == {"ns": "b"}
+    assert store.items(a, "log") == []
+    assert store.get(b, "k") == b"b"
     store.clear(b)
 
 
 def test_values_are_copies(store: ExactStore) -> None:
-    value = {"list": [1, 2]}
-    store.set("ns", "k", value, None)
-    value["list"].append(3)
-    got = store.get("ns", "k")
-    assert got == {"list": [1, 2]}
+    value = bytearray(b"[1,2]")
+    store.set("ns", "k", value, None)  # type: ignore[arg-type]
+    value.extend(b"3")
+    assert store.get("ns", "k") == b"[1,2]"
 
 
-def test_non_json_values_are_refused(store: ExactStore) -> None:
-    with pytest.raises(ExactStoreError, match="JSON"):
-        store.set("ns", "k", {"bad": object()}, None)
-    with pytest.raises(ExactStoreError, match="JSON"):
-        store.set("ns", "k", {"nan": float("nan")}, None)
+def test_values_must_be_bytes(store: ExactStore) -> None:
+    """A value that is not bytes is refused with what to do instead (never pickled)."""
+    with pytest.raises(ExactStoreError, match="bytes"):
+        store.set("ns", "k", {"not": "bytes"}, None)  # type: ignore[arg-type]
+
+
+def test_append_keeps_the_last_values_in_order(store: ExactStore) -> None:
+    """A list keeps its newest ``keep`` values, oldest first."""
+    for i in range(7):
+        store.append("ns", "log", str(i).encode(), keep=3)
+    assert store.items("ns", "log") == [b"4", b"5", b"6"]
+    assert store.items("ns", "missing") == []
+    store.clear("ns")
 
 
 def test_ttl_expires_in_redis(redis_store: RedisExactStore) -> None:
-    redis_store.set("ns", "k", {"v": 1}, ttl_s=0.05)
-    redis_store.set("ns", "forever", {"v": 2}, ttl_s=None)
+    redis_store.set("ns", "k", b"1", ttl_s=0.05)
+    redis_store.set("ns", "forever", b"2", ttl_s=None)
     time.sleep(0.2)
     assert redis_store.get("ns", "k") is None
-    assert redis_store.get("ns", "forever") == {"v": 2}
+    assert redis_store.get("ns", "forever") == b"2"
 
 
 @given(ttl=st.floats(0.001, 1000), elapsed=st.floats(0, 2000))
@@ -80,7 +89,7 @@ def test_memory_ttl_property(ttl: float, elapsed: float) -> None:
     """An entry is served strictly before its TTL runs out and never after."""
     now = [100.0]
     store = MemoryExactStore(clock=lambda: now[0])
-    store.set("ns", "k", {"v": 1}, ttl_s=ttl)
+    store.set("ns", "k", b"1", ttl_s=ttl)
     now[0] += elapsed
     assert (store.get("ns", "k") is not None) == (elapsed < ttl)
 
@@ -89,9 +98,9 @@ def test_memory_lru_bound() -> None:
     """The least recently used entry goes first once the bound is reached."""
     store = MemoryExactStore(max_entries=3)
     for k in "abc":
-        store.set("ns", k, {"k": k}, None)
+        store.set("ns", k, k.encode(), None)
     assert store.get("ns", "a") is not None  # a becomes most recent
-    store.set("ns", "d", {"k": "d"}, None)
+    store.set("ns", "d", b"d", None)
     assert store.get("ns", "b") is None
     assert [store.get("ns", k) is not None for k in "acd"] == [True, True, True]
     assert len(store) == 3
@@ -101,21 +110,21 @@ def test_redis_keys_carry_prefix_and_namespace(
     redis_store: RedisExactStore, redis_url: str, key_prefix: str
 ) -> None:
     """Keys are `prefix:namespace:key`, with unsafe namespaces hashed (glob-safe)."""
-    redis_store.set("tenant-a", "abc", {"v": 1}, None)
-    redis_store.set("we*ird ns", "abc", {"v": 2}, None)
+    redis_store.set("tenant-a", "abc", b"1", None)
+    redis_store.set("we*ird ns", "abc", b"2", None)
     client = redis.Redis.from_url(redis_url)
     assert client.exists(f"{key_prefix}:tenant-a:abc")
     token = namespace_token("we*ird ns")
     assert token.startswith("~") and "*" not in token
     assert client.exists(f"{key_prefix}:{token}:abc")
     assert redis_store.clear("we*ird ns") == 1
-    assert redis_store.get("tenant-a", "abc") == {"v": 1}
+    assert redis_store.get("tenant-a", "abc") == b"1"
 
 
 def test_redis_down_raises_store_error_then_recovers(redis_process: Any) -> None:
     """A dead Redis raises ExactStoreError within the timeout; the store recovers by itself."""
     store = RedisExactStore(redis_process.url, key_prefix="t", timeout_s=0.2, retry_after_s=0.1)
-    store.set("ns", "k", {"v": 1}, None)
+    store.set("ns", "k", b"1", None)
     redis_process.stop()
     with pytest.raises(ExactStoreError):
         store.get("ns", "k")
@@ -124,8 +133,8 @@ def test_redis_down_raises_store_error_then_recovers(redis_process: Any) -> None
     redis_process.start()
     time.sleep(0.15)
     assert store.get("ns", "k") is None  # a fresh server; the point is that it answers
-    store.set("ns", "k", {"v": 2}, None)
-    assert store.get("ns", "k") == {"v": 2}
+    store.set("ns", "k", b"2", None)
+    assert store.get("ns", "k") == b"2"
     assert store.failures >= 1
     store.close()
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from semcached.index.exact.base import ExactStore, JSONObject, MemoryExactStore
+from semcached.index.exact.base import ExactStore, MemoryExactStore, check_value
 from semcached.index.exact.redis import RedisExactStore, namespace_token
 
-__all__ = ["ExactStore", "JSONObject", "MemoryExactStore", "RedisExactStore", "namespace_token"]
+__all__ = [
+    "ExactStore",
+    "MemoryExactStore",
+    "RedisExactStore",
+    "check_value",
+    "namespace_token",
+]

@@ -1,39 +1,53 @@
 """The :class:`ExactStore` seam and the in-process store, the embedded default.
 
-Values are JSON objects, serialised to bytes on write: what comes back is always a fresh copy
-and exactly what Redis would return. Nothing is ever pickled.
+Values are bytes (the engine serialises an answer once, see :mod:`semcached.jsonio`): what
+comes back is exactly what went in, as Redis returns it. Nothing is ever pickled.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from semcached.errors import ExactStoreError
 
-__all__ = ["Clock", "ExactStore", "JSONObject", "MemoryExactStore", "dumps", "loads"]
+__all__ = ["Clock", "ExactStore", "MemoryExactStore", "check_value"]
 
-JSONObject = dict[str, Any]
 Clock = Callable[[], float]
 
 
 @runtime_checkable
 class ExactStore(Protocol):
-    """Exact-key storage of JSON objects with a TTL, partitioned by namespace."""
+    """Exact-key storage of byte values with a TTL, partitioned by namespace.
 
-    def get(self, namespace: str, key: str) -> JSONObject | None: ...
+    ``blocking`` says whether a call may wait on the network: the async engine calls a store
+    that never blocks (the in-process one) directly on the event loop, and any other in a
+    worker thread of its own.
+    """
 
-    def get_many(self, namespace: str, keys: Sequence[str]) -> list[JSONObject | None]: ...
+    @property
+    def blocking(self) -> bool: ...
 
-    def set(self, namespace: str, key: str, value: JSONObject, ttl_s: float | None) -> None: ...
+    def get(self, namespace: str, key: str) -> bytes | None: ...
+
+    def get_many(self, namespace: str, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    def set(self, namespace: str, key: str, value: bytes, ttl_s: float | None) -> None: ...
 
     def delete(self, namespace: str, key: str) -> bool: ...
 
     def clear(self, namespace: str) -> int: ...
+
+    def append(self, namespace: str, key: str, value: bytes, *, keep: int) -> None:
+        """Append ``value`` to the list at ``key``, keeping its last ``keep`` values (atomic)."""
+        ...
+
+    def items(self, namespace: str, key: str) -> list[bytes]:
+        """The values of the list at ``key``, oldest first (empty when there is none)."""
+        ...
 
     def ping(self) -> None:
         """Raise :class:`ExactStoreError` when the store is unreachable."""
@@ -42,23 +56,14 @@ class ExactStore(Protocol):
     def close(self) -> None: ...
 
 
-def dumps(value: JSONObject) -> bytes:
-    """Serialise a JSON object; raise a clear error for anything that is not JSON."""
-    try:
-        return json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode()
-    except (TypeError, ValueError) as exc:
-        raise ExactStoreError(
-            f"cache values must be JSON-serialisable (dict, list, str, number, bool, None): {exc}"
-        ) from exc
-
-
-def loads(raw: bytes | str) -> JSONObject:
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ExactStoreError(f"expected a JSON object in the exact store, got {type(value)}")
-    return value
+def check_value(value: object) -> bytes:
+    """``value`` if it is bytes, else a clear :class:`ExactStoreError`."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise ExactStoreError(
+        f"exact-store values are bytes (serialise JSON once with semcached.jsonio.encode), got "
+        f"{type(value).__name__}"
+    )
 
 
 class MemoryExactStore:
@@ -67,8 +72,8 @@ class MemoryExactStore:
     Example::
 
         store = MemoryExactStore(max_entries=10_000)
-        store.set("default", "k", {"answer": 42}, ttl_s=60)
-        assert store.get("default", "k") == {"answer": 42}
+        store.set("default", "k", b'{"answer":42}', ttl_s=60)
+        assert store.get("default", "k") == b'{"answer":42}'
     """
 
     def __init__(self, *, max_entries: int = 10_000, clock: Clock = time.monotonic) -> None:
@@ -77,20 +82,21 @@ class MemoryExactStore:
         self.max_entries = max_entries
         self._clock = clock
         self._data: OrderedDict[tuple[str, str], tuple[float | None, bytes]] = OrderedDict()
+        self._lists: dict[tuple[str, str], deque[bytes]] = {}
         self._lock = threading.Lock()
 
-    def get(self, namespace: str, key: str) -> JSONObject | None:
-        with self._lock:
-            raw = self._live(namespace, key)
-        return None if raw is None else loads(raw)
+    blocking = False  # a dict under a lock: never waits, safe to call on an event loop
 
-    def get_many(self, namespace: str, keys: Sequence[str]) -> list[JSONObject | None]:
+    def get(self, namespace: str, key: str) -> bytes | None:
         with self._lock:
-            raws = [self._live(namespace, key) for key in keys]
-        return [None if raw is None else loads(raw) for raw in raws]
+            return self._live(namespace, key)
 
-    def set(self, namespace: str, key: str, value: JSONObject, ttl_s: float | None) -> None:
-        raw = dumps(value)
+    def get_many(self, namespace: str, keys: Sequence[str]) -> list[bytes | None]:
+        with self._lock:
+            return [self._live(namespace, key) for key in keys]
+
+    def set(self, namespace: str, key: str, value: bytes, ttl_s: float | None) -> None:
+        raw = check_value(value)
         expires = None if ttl_s is None else self._clock() + ttl_s
         with self._lock:
             self._data[(namespace, key)] = (expires, raw)
@@ -107,7 +113,22 @@ class MemoryExactStore:
             doomed = [k for k in self._data if k[0] == namespace]
             for k in doomed:
                 del self._data[k]
-        return len(doomed)
+            lists = [k for k in self._lists if k[0] == namespace]
+            for k in lists:
+                del self._lists[k]
+        return len(doomed) + len(lists)
+
+    def append(self, namespace: str, key: str, value: bytes, *, keep: int) -> None:
+        raw = check_value(value)
+        with self._lock:
+            values = self._lists.get((namespace, key))
+            if values is None or values.maxlen != keep:
+                values = self._lists[(namespace, key)] = deque(values or (), maxlen=keep)
+            values.append(raw)
+
+    def items(self, namespace: str, key: str) -> list[bytes]:
+        with self._lock:
+            return list(self._lists.get((namespace, key), ()))
 
     def ping(self) -> None:
         return None

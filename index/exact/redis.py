@@ -1,4 +1,4 @@
-"""The Redis exact store: ``SET ... PX``, JSON payloads, a key prefix per namespace.
+"""The Redis exact store: ``SET ... PX``, byte values, a key prefix per namespace.
 
 Redis being down or slow must never fail a request. Every command has a bounded timeout; a
 failure raises :class:`ExactStoreError` (the engine then goes to the provider), and a small
@@ -19,7 +19,7 @@ from typing import Any
 import xxhash
 
 from semcached.errors import ConfigurationError, ExactStoreError
-from semcached.index.exact.base import JSONObject, dumps, loads
+from semcached.index.exact.base import check_value
 
 __all__ = ["RedisExactStore", "namespace_token"]
 
@@ -86,18 +86,22 @@ class RedisExactStore:
     def key(self, namespace: str, key: str) -> str:
         return f"{self.key_prefix}:{namespace_token(namespace)}:{key}"
 
-    def get(self, namespace: str, key: str) -> JSONObject | None:
-        raw = self._call("GET", self._redis.get, self.key(namespace, key))
-        return None if raw is None else loads(raw)
+    blocking = True  # a network round trip: the async engine calls it from a worker thread
 
-    def get_many(self, namespace: str, keys: Sequence[str]) -> list[JSONObject | None]:
+    def get(self, namespace: str, key: str) -> bytes | None:
+        raw: bytes | None = self._call("GET", self._redis.get, self.key(namespace, key))
+        return raw
+
+    def get_many(self, namespace: str, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        raws = self._call("MGET", self._redis.mget, [self.key(namespace, k) for k in keys])
-        return [None if raw is None else loads(raw) for raw in raws]
+        raws: list[bytes | None] = self._call(
+            "MGET", self._redis.mget, [self.key(namespace, k) for k in keys]
+        )
+        return raws
 
-    def set(self, namespace: str, key: str, value: JSONObject, ttl_s: float | None) -> None:
-        raw = dumps(value)
+    def set(self, namespace: str, key: str, value: bytes, ttl_s: float | None) -> None:
+        raw = check_value(value)
         px = None if ttl_s is None else max(1, round(ttl_s * 1000))
         self._call("SET", self._redis.set, self.key(namespace, key), raw, px=px)
 
@@ -119,6 +123,23 @@ class RedisExactStore:
             return removed
 
         return int(self._call("SCAN/UNLINK", run))
+
+    def append(self, namespace: str, key: str, value: bytes, *, keep: int) -> None:
+        raw, name = check_value(value), self.key(namespace, key)
+
+        def run() -> None:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.rpush(name, raw)
+            pipe.ltrim(name, -keep, -1)
+            pipe.execute()
+
+        self._call("RPUSH/LTRIM", run)
+
+    def items(self, namespace: str, key: str) -> list[bytes]:
+        values: list[bytes] = self._call(
+            "LRANGE", self._redis.lrange, self.key(namespace, key), 0, -1
+        )
+        return values
 
     def ping(self) -> None:
         self._call("PING", self._redis.ping)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import xxhash
 from numpy.typing import NDArray
 
 __all__ = [
@@ -15,8 +17,11 @@ __all__ = [
     "Record",
     "VectorBackend",
     "VectorIndex",
+    "collection_name",
     "similarity_from_distance",
 ]
+
+_UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+")
 
 Metadata = dict[str, str | int | float | bool]
 Where = Mapping[str, Any]
@@ -29,6 +34,18 @@ def similarity_from_distance(distance: float) -> float:
     similarity, 1.0 meaning identical.
     """
     return max(-1.0, min(1.0, 1.0 - float(distance)))
+
+
+def collection_name(prefix: str, kind: str, namespace: str, model_id: str) -> str:
+    """A valid, collision-free Chroma collection name for (kind, namespace, embedding model).
+
+    Chroma allows 3-512 characters of ``[a-zA-Z0-9._-]`` with alphanumeric ends; namespaces may
+    hold anything, so the readable slug is followed by a hash of the exact namespace.
+    """
+    slug = _UNSAFE.sub("-", namespace).strip("-._")[:40] or "ns"
+    ns_hash = xxhash.xxh3_64_hexdigest(namespace.encode("utf-8", "surrogatepass"))[:12]
+    model_hash = xxhash.xxh3_64_hexdigest(model_id.encode())[:8]
+    return f"{prefix}-{kind}-{slug}-{ns_hash}-{model_hash}"
 
 
 @dataclass(frozen=True, slots=True)

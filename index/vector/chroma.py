@@ -6,7 +6,6 @@ ChromaDB's own exceptions never leave this module: each becomes a
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,28 +13,21 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
-import xxhash
 from numpy.typing import NDArray
 
 from semcached.errors import ConfigurationError, VectorIndexError
-from semcached.index.vector.base import Metadata, Neighbor, Record, Where, similarity_from_distance
+from semcached.index.vector.base import (
+    Metadata,
+    Neighbor,
+    Record,
+    Where,
+    collection_name,
+    similarity_from_distance,
+)
 
 __all__ = ["ChromaBackend", "ChromaVectorIndex", "collection_name"]
 
 T = TypeVar("T")
-_UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+")
-
-
-def collection_name(prefix: str, kind: str, namespace: str, model_id: str) -> str:
-    """A valid, collision-free Chroma collection name for (kind, namespace, embedding model).
-
-    Chroma allows 3-512 characters of ``[a-zA-Z0-9._-]`` with alphanumeric ends; namespaces may
-    hold anything, so the readable slug is followed by a hash of the exact namespace.
-    """
-    slug = _UNSAFE.sub("-", namespace).strip("-._")[:40] or "ns"
-    ns_hash = xxhash.xxh3_64_hexdigest(namespace.encode("utf-8", "surrogatepass"))[:12]
-    model_hash = xxhash.xxh3_64_hexdigest(model_id.encode())[:8]
-    return f"{prefix}-{kind}-{slug}-{ns_hash}-{model_hash}"
 
 
 def _guard(what: str, name: str, fn: Callable[[], T]) -> T:

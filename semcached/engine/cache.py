@@ -1,35 +1,45 @@
-"""The engine: look a request up by exact key, then by meaning, else call the provider and store.
+"""The engine's sync driver: :class:`SemanticCache`, the in-process semantic cache.
 
-Fail open, never fail wrong: a failing backend (Redis, ChromaDB, the embedder) turns into a
-miss plus a counter and a log line, and the caller still gets the provider's answer. A hit is
-only possible within the request's scope (see :mod:`semcached.request`).
+Each call is planned once (the request canonicalised and validated a single time), then its
+lookup runs through the states of :mod:`semcached.engine.core`, whose IO
+:class:`~semcached.engine.steps.Steps` performs. Fail open, never fail wrong: a failing backend
+(Redis, ChromaDB, the embedder) turns into a miss plus a counter and a log line, and the caller
+still gets the provider's answer. A hit is only possible within the request's scope (see
+:mod:`semcached.request`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from semcached.embeddings.base import Embedder
-from semcached.engine.entries import NO_EXPIRY, CacheEntry, SemanticStore
-from semcached.engine.flights import SingleFlight
+from semcached.engine.core import Finished, Plan, begin
+from semcached.engine.entries import SemanticStore
+from semcached.engine.flights import Flight, Flights, lead_or_follow
 from semcached.engine.results import (
     CallResult,
+    FeedbackResult,
     LookupResult,
     Source,
-    bypassed_lookup,
     served_from_cache,
 )
 from semcached.engine.stats import CacheStats
-from semcached.errors import BackendError, InvalidRequestError
+from semcached.engine.steps import Steps
+from semcached.engine.streams import (
+    Replay,
+    StreamResult,
+    iterate,
+    recorded_stream,
+    replayed_events,
+)
+from semcached.errors import InvalidRequestError
 from semcached.index.exact.base import ExactStore
 from semcached.index.vector.base import VectorBackend
 from semcached.policy.adaptive import AdaptiveThresholds
-from semcached.policy.decision import Candidate, Decision, Guard, HitKind, MissReason, decide
+from semcached.policy.decision import Candidate, Decision, Guard, decide
 from semcached.request import CanonicalRequest, ChatRequest, canonicalize
 from semcached.settings import DEFAULT_THRESHOLD, NondeterministicPolicy, Settings
 
@@ -37,7 +47,7 @@ __all__ = ["CallResult", "LookupResult", "Request", "SemanticCache", "Source"]
 
 log = logging.getLogger("semcached")
 
-Request = ChatRequest | Mapping[str, Any]
+Request = ChatRequest | CanonicalRequest | Mapping[str, Any]
 
 
 class SemanticCache:
@@ -122,9 +132,19 @@ class SemanticCache:
             ),
         )
         self.stats = CacheStats()
-        self._flights: SingleFlight[Any] = SingleFlight()
+        self.flights = Flights()
+        self.steps = Steps(
+            exact_store=self.exact_store,
+            embedder=self.embedder,
+            semantic=self.semantic,
+            stats=self.stats,
+            decide=self._decide,
+            top_k=self.top_k,
+            ttl_s=self.ttl_s,
+            adaptive=self.adaptive,
+        )
 
-    # -- lookup -----------------------------------------------------------------------------
+    # -- planning (pure) --------------------------------------------------------------------
 
     def threshold_for(self, namespace: str, override: float | None = None) -> float:
         """The threshold in force: per call, else per namespace, else global."""
@@ -137,92 +157,59 @@ class SemanticCache:
         return configured
 
     def canonicalize(self, request: Request, namespace: str | None = None) -> CanonicalRequest:
+        """The request's canonical form, keys and text (see :func:`semcached.canonicalize`).
+
+        A :class:`CanonicalRequest` is returned as it is (it was made for its own namespace).
+        """
+        if isinstance(request, CanonicalRequest):
+            if namespace is not None and namespace != request.namespace:
+                raise InvalidRequestError(
+                    f"this canonical request was made for namespace {request.namespace!r}, "
+                    f"not {namespace!r}; canonicalize the request for that namespace",
+                    field="namespace",
+                )
+            return request
         return canonicalize(request, namespace or self.namespace)
+
+    def plan(
+        self,
+        request: Request | CanonicalRequest,
+        *,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        skip_lookup: bool = False,
+    ) -> Plan:
+        """Canonicalise and validate ``request`` once, and fix the policy for this call."""
+        canon = self.canonicalize(request, namespace)
+        return Plan(
+            canon=canon,
+            threshold=self.threshold_for(canon.namespace, threshold),
+            policy=self.policy_for(canon),
+            top_k=self.top_k,
+            skip_lookup=skip_lookup,
+        )
+
+    def policy_for(self, canon: CanonicalRequest) -> NondeterministicPolicy:
+        """``cache`` for a deterministic request, else the non-determinism policy."""
+        return "cache" if canon.is_deterministic else self.nondeterministic
+
+    def _decide(self, text: str, candidates: Sequence[Candidate], threshold: float) -> Decision:
+        return decide(text, candidates, threshold, self.guards, stop_at_veto=self.stop_at_veto)
+
+    # -- lookup -----------------------------------------------------------------------------
 
     def lookup(
         self, request: Request, *, namespace: str | None = None, threshold: float | None = None
     ) -> LookupResult:
         """Exact layer, then the semantic layer. Never raises for a backend failure."""
-        canon = self.canonicalize(request, namespace)
-        return self._lookup(canon, self.threshold_for(canon.namespace, threshold))
+        return self._drive(self.plan(request, namespace=namespace, threshold=threshold)).lookup
 
-    def _lookup(self, canon: CanonicalRequest, threshold: float) -> LookupResult:
+    def _drive(self, plan: Plan) -> Finished:
         timings: dict[str, float] = {}
-        failed: list[str] = []
-        base = LookupResult(
-            hit=False,
-            namespace=canon.namespace,
-            exact_key=canon.exact_key,
-            scope_key=canon.scope_key,
-            threshold=threshold,
-            timings_ms=timings,
-        )
-        policy = self._policy(canon)
-        if policy == "bypass":
-            return self._miss(base, MissReason.BYPASSED, failed)
-
-        payload = self._timed(
-            timings, "exact", failed, lambda: self.exact_store.get(canon.namespace, canon.exact_key)
-        )
-        if isinstance(payload, dict) and "response" in payload:
-            self.stats.incr("hits.exact")
-            return replace(
-                base,
-                hit=True,
-                kind=HitKind.EXACT,
-                response=payload["response"],
-                entry_id=canon.exact_key,
-                similarity=1.0,
-                failed_backends=tuple(failed),
-            )
-        if policy == "exact_only":
-            return self._miss(base, MissReason.EXACT_ONLY, failed)
-        if not canon.text:
-            return self._miss(base, MissReason.NO_TEXT, failed)
-
-        vectors = self._timed(timings, "embed", failed, lambda: self.embedder.embed([canon.text]))
-        if vectors is None:
-            return self._miss(base, MissReason.BACKEND_ERROR, failed)
-        candidates = self._timed(
-            timings,
-            "vector",
-            failed,
-            lambda: self.semantic.search(canon.namespace, canon.scope_key, vectors[0], self.top_k),
-        )
-        if candidates is None:
-            return self._miss(base, MissReason.BACKEND_ERROR, failed)
-
-        same = next((c for c in candidates if c.id == canon.exact_key), None)
-        if same is not None:
-            # The identical request, persisted in the vector index (e.g. after a restart with
-            # the in-process exact store): serve it as exact and warm the exact layer.
-            self._warm_exact(canon, same, failed)
-            return self._hit(base, HitKind.EXACT, same, failed)
-
-        start = time.perf_counter()
-        decision = decide(
-            canon.text, candidates, threshold, self.guards, stop_at_veto=self.stop_at_veto
-        )
-        self._observe(timings, "decide", time.perf_counter() - start)
-        for rejection in decision.rejections:
-            self.stats.incr(f"rejections.{rejection.guard}")
-        candidate = decision.candidate
-        if decision.hit and candidate is not None:
-            if self.adaptive is not None:
-                self.adaptive.record_hit(canon.namespace, candidate.id, candidate.similarity)
-            return self._hit(base, HitKind.SEMANTIC, candidate, failed, decision)
-        reason = decision.reason or MissReason.NO_CANDIDATES
-        self.stats.incr("misses")
-        self.stats.incr(f"misses.{reason}")
-        return replace(
-            base,
-            reason=reason,
-            decision=decision,
-            similarity=decision.similarity,
-            entry_id=None if candidate is None else candidate.id,
-            candidate_text=None if candidate is None else candidate.text,
-            failed_backends=tuple(failed),
-        )
+        state = begin(plan)
+        while not isinstance(state, Finished):
+            state = state.next(self.steps.run(state, timings))
+        return Finished(self.steps.finished(state, timings), state.vector, state.warm)
 
     # -- store ------------------------------------------------------------------------------
 
@@ -238,66 +225,7 @@ class SemanticCache:
 
         Raises :class:`InvalidRequestError` (field ``response``) when the response is not JSON.
         """
-        canon = self.canonicalize(request, namespace)
-        return self._store(canon, response, ttl_s)
-
-    def _store(self, canon: CanonicalRequest, response: Any, ttl_s: float | None) -> bool:
-        try:
-            json.dumps(response, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequestError(
-                f"the response must be JSON-serialisable to be cached: {exc}. Return a dict "
-                "(e.g. `completion.model_dump()` for the openai SDK)",
-                field="response",
-            ) from exc
-        if self._policy(canon) == "bypass":
-            self.stats.incr("store.skipped")
-            return False
-        ttl = self.ttl_s if ttl_s is None else ttl_s
-        if ttl is not None and ttl <= 0:
-            raise InvalidRequestError(f"ttl_s must be positive, got {ttl}", field="ttl_s")
-        now = time.time()
-        failed: list[str] = []
-        timings: dict[str, float] = {}
-        ok = True
-        if canon.text and self._policy(canon) == "cache":
-            # Vector first: it carries the response, so it is complete on its own; the exact
-            # layer is only a faster path to the same answer.
-            entry = CacheEntry(
-                id=canon.exact_key,
-                namespace=canon.namespace,
-                scope_key=canon.scope_key,
-                model=canon.model,
-                text=canon.text,
-                response=response,
-                created_at=now,
-                expires_at=None if ttl is None else now + ttl,
-            )
-            vectors = self._timed(
-                timings, "embed", failed, lambda: self.embedder.embed([canon.text])
-            )
-            evicted = (
-                None
-                if vectors is None
-                else self._timed(
-                    timings, "vector_write", failed, lambda: self.semantic.put(entry, vectors[0])
-                )
-            )
-            if evicted is None:
-                ok = False
-            elif evicted:
-                self.stats.incr("evictions", evicted)
-        payload = {"id": canon.exact_key, "response": response, "created_at": now}
-        failures_before = len(failed)
-        self._timed(
-            timings,
-            "exact_write",
-            failed,
-            lambda: self.exact_store.set(canon.namespace, canon.exact_key, payload, ttl),
-        )
-        ok = ok and len(failed) == failures_before
-        self.stats.incr("stores" if ok else "store.failed")
-        return ok
+        return self.steps.store(self.plan(request, namespace=namespace), response, ttl_s)
 
     # -- get_or_call ------------------------------------------------------------------------
 
@@ -315,22 +243,28 @@ class SemanticCache:
         """Serve from cache, else call ``call()`` once (single-flight) and store its answer.
 
         ``call`` is a zero-argument callable returning a JSON-serialisable response. Its
-        exceptions propagate unchanged to the caller and to every concurrent twin, and are
-        never cached.
+        exceptions propagate unchanged to the caller and to every concurrent twin (sync or
+        async callers of this cache alike), and are never cached.
         """
-        canon = self.canonicalize(request, namespace)
-        limit = self.threshold_for(canon.namespace, threshold)
-        lookup = bypassed_lookup(canon, limit) if skip_lookup else self._lookup(canon, limit)
+        plan = self.plan(request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup)
+        self.steps.check_ttl(ttl_s)
+        finished = self._drive(plan)
+        lookup = finished.lookup
         cached = served_from_cache(lookup)
         if cached is not None:
             return cached
 
         def lead() -> tuple[Any, bool]:
-            response = self._call_provider(call)
-            self._maybe_probe(lookup, response)
-            return response, (not skip_store) and self._store_quietly(canon, response, ttl_s)
+            with self.stats.counted("provider"):
+                response = call()
+            self.steps.probe(lookup, response)
+            if skip_store:
+                return response, False
+            return response, self.steps.store_quietly(plan, response, ttl_s, finished.vector)
 
-        (response, stored), shared = self._flights.run(canon.exact_key, lead)
+        (response, stored), shared = lead_or_follow(
+            self.flights, ("call", plan.canon.exact_key), lead
+        )
         if shared:
             self.stats.incr("provider.coalesced")
         return CallResult(
@@ -340,17 +274,87 @@ class SemanticCache:
             stored=stored and not shared,
         )
 
-    def _call_provider(self, call: Callable[[], Any]) -> Any:
-        with self.stats.counted("provider"):
-            return call()
+    def get_or_stream(
+        self,
+        request: Request,
+        open_stream: Callable[[], Iterable[Any]],
+        *,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        ttl_s: float | None = None,
+        skip_lookup: bool = False,
+        skip_store: bool = False,
+        replay: Replay | None = None,
+    ) -> StreamResult:
+        """Serve a stream from cache, else relay ``open_stream()`` once and record it.
 
-    def _store_quietly(self, canon: CanonicalRequest, response: Any, ttl_s: float | None) -> bool:
+        ``open_stream`` returns the provider's stream as an iterable of JSON values (e.g. SDK
+        chunks as dicts). A stream that ends normally is stored and later replayed event for
+        event; one that raises is never stored, and its exception reaches every consumer after
+        the events that came before it. Concurrent twins of a streamed miss share the one
+        provider stream (``source == "coalesced"``), receiving every event from the first. A
+        stored non-streamed answer is replayed as ``replay(answer)`` (default: one event).
+
+        Example::
+
+            result = cache.get_or_stream(request, lambda: (
+                chunk.model_dump() for chunk in client.chat.completions.create(
+                    **request, stream=True)))
+            for chunk in result.events:
+                print(chunk)
+        """
+        plan = self.plan(request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup)
+        self.steps.check_ttl(ttl_s)
+        finished = self._drive(plan)
+        lookup = finished.lookup
+        cached = served_from_cache(lookup)
+        if cached is not None:
+            events = replayed_events(lookup.response, replay)
+            return StreamResult(source=cached.source, lookup=lookup, events=iterate(events))
+        flight, leader = self.flights.join(("stream", plan.canon.exact_key))
+        if leader:
+            pump = threading.Thread(
+                target=self._pump,
+                args=(flight, open_stream, plan, finished),
+                kwargs={"ttl_s": ttl_s, "skip_store": skip_store},
+                name="semcached-stream",
+                daemon=True,
+            )
+            pump.start()
+        else:
+            self.stats.incr("provider.coalesced")
+        return StreamResult(
+            source="provider" if leader else "coalesced",
+            lookup=lookup,
+            events=flight.iter_events(),
+            flight=flight,
+        )
+
+    def _pump(
+        self,
+        flight: Flight,
+        open_stream: Callable[[], Iterable[Any]],
+        plan: Plan,
+        finished: Finished,
+        *,
+        ttl_s: float | None,
+        skip_store: bool,
+    ) -> None:
+        """Relay the provider's stream into the flight; store it once it ended normally."""
         try:
-            return self._store(canon, response, ttl_s)
-        except InvalidRequestError as exc:
-            log.warning("not caching the provider's answer: %s", exc)
-            self.stats.incr("store.skipped")
-            return False
+            with self.stats.counted("provider"):
+                for event in open_stream():
+                    flight.push(event)
+            stored = False
+            if not skip_store:
+                response = recorded_stream(flight.events)
+                self.steps.probe(finished.lookup, response)
+                stored = self.steps.store_quietly(plan, response, ttl_s, finished.vector)
+            flight.finish(stored)
+        except BaseException as exc:
+            flight.fail(exc)
+        finally:
+            self.flights.release(flight)
 
     # -- maintenance ------------------------------------------------------------------------
 
@@ -367,15 +371,15 @@ class SemanticCache:
         correct: bool,
         namespace: str | None = None,
         similarity: float | None = None,
-    ) -> None:
-        """Report whether a served entry answered its request correctly.
+    ) -> FeedbackResult:
+        """Report whether a served entry answered its request correctly; returns what was done.
 
         Without an adaptive policy, a wrong report stops the entry being served at once (it
-        is deleted from both layers). With one (``adaptive=``), the verdict moves the decision
-        boundary instead: the entry now needs a closer match than the one it got wrong, and
-        the namespace's threshold follows its observed false-hit rate (``similarity`` defaults
-        to the one the entry was last served at). Counted as ``feedback.correct`` or
-        ``feedback.wrong``.
+        is deleted from both layers: ``action == "deleted"``). With one (``adaptive=``), the
+        verdict moves the decision boundary instead (``action == "learned"``): the entry now
+        needs a closer match than the one it got wrong, and the namespace's threshold follows
+        its observed false-hit rate (``similarity`` defaults to the one the entry was last
+        served at). Counted as ``feedback.correct`` or ``feedback.wrong``.
 
         Example::
 
@@ -383,13 +387,20 @@ class SemanticCache:
             if result.source == "semantic" and not looks_right(result.response):
                 cache.feedback(result.lookup.entry_id, correct=False)
         """
+        ns = namespace or self.namespace
         self.stats.incr("feedback.correct" if correct else "feedback.wrong")
         if self.adaptive is not None and self.adaptive.feedback(
-            entry_id, correct=correct, namespace=namespace, similarity=similarity
+            entry_id, correct=correct, namespace=ns, similarity=similarity
         ):
-            return
+            return FeedbackResult(
+                entry_id=entry_id, namespace=ns, correct=correct, action="learned"
+            )
         if not correct:
-            self.delete(entry_id, namespace=namespace)
+            self.delete(entry_id, namespace=ns)
+            return FeedbackResult(
+                entry_id=entry_id, namespace=ns, correct=correct, action="deleted"
+            )
+        return FeedbackResult(entry_id=entry_id, namespace=ns, correct=correct, action="recorded")
 
     def invalidate(self, namespace: str | None = None) -> None:
         """Forget every entry of a namespace, in both layers."""
@@ -415,106 +426,6 @@ class SemanticCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _maybe_probe(self, lookup: LookupResult, fresh: Any) -> None:
-        """A near miss: let the adaptive policy compare the close candidate's answer with the
-        provider's, so it learns whether a lower threshold would have been right."""
-        adaptive, decision = self.adaptive, lookup.decision
-        if adaptive is None or decision is None or decision.candidate is None or lookup.hit:
-            return
-        if decision.reason is not MissReason.BELOW_THRESHOLD:
-            return
-        if not adaptive.should_probe(decision.candidate.similarity, lookup.threshold):
-            return
-        try:
-            same = adaptive.probe(
-                lookup.namespace, decision.candidate.similarity, decision.candidate.response, fresh
-            )
-        except Exception as exc:  # a user's compare function must not fail the request
-            log.warning("adaptive compare failed, ignoring this probe: %s", exc)
-            return
-        self.stats.incr("adaptive.probe.same" if same else "adaptive.probe.different")
-
-    def _policy(self, canon: CanonicalRequest) -> NondeterministicPolicy:
-        return "cache" if canon.is_deterministic else self.nondeterministic
-
-    def _warm_exact(self, canon: CanonicalRequest, candidate: Candidate, failed: list[str]) -> None:
-        expires = candidate.metadata.get("expires_at")
-        ttl = None
-        if isinstance(expires, int | float) and expires < NO_EXPIRY:
-            ttl = max(0.001, float(expires) - time.time())
-        payload = {
-            "id": candidate.id,
-            "response": candidate.response,
-            "created_at": candidate.metadata.get("created_at", time.time()),
-        }
-        self._timed(
-            {},
-            "exact_write",
-            failed,
-            lambda: self.exact_store.set(canon.namespace, canon.exact_key, payload, ttl),
-        )
-
-    def _hit(
-        self,
-        base: LookupResult,
-        kind: HitKind,
-        candidate: Candidate,
-        failed: list[str],
-        decision: Decision | None = None,
-    ) -> LookupResult:
-        self.stats.incr(f"hits.{kind}")
-        return replace(
-            base,
-            hit=True,
-            kind=kind,
-            response=candidate.response,
-            entry_id=candidate.id,
-            similarity=candidate.similarity,
-            candidate_text=candidate.text,
-            decision=decision,
-            failed_backends=tuple(failed),
-        )
-
-    def _miss(self, base: LookupResult, reason: MissReason, failed: list[str]) -> LookupResult:
-        self.stats.incr("misses")
-        self.stats.incr(f"misses.{reason}")
-        return replace(base, reason=reason, failed_backends=tuple(failed))
-
-    def _observe(self, timings: dict[str, float], stage: str, seconds: float) -> None:
-        timings[stage] = round(seconds * 1000, 4)
-        self.stats.observe(stage, seconds)
-
-    def _timed(
-        self, timings: dict[str, float], stage: str, failed: list[str], fn: Callable[[], Any]
-    ) -> Any:
-        """Run one backend step; on failure count it, log it and return ``None`` (fail open)."""
-        start = time.perf_counter()
-        try:
-            return fn()
-        except BackendError as exc:
-            self._backend_failed(exc.backend, stage, exc, failed)
-        except Exception as exc:  # a backend bug must not fail the caller's request either
-            self._backend_failed(_BACKEND_OF_STAGE.get(stage, stage), stage, exc, failed)
-        finally:
-            self._observe(timings, stage, time.perf_counter() - start)
-        return None
-
-    def _backend_failed(self, backend: str, stage: str, exc: Exception, failed: list[str]) -> None:
-        failed.append(backend)
-        self.stats.incr(f"errors.{backend}")
-        log.warning("%s failed during %s, failing open: %s", backend, stage, exc)
-
-
-_BACKEND_OF_STAGE = {
-    "exact": "exact_store",
-    "exact_write": "exact_store",
-    "embed": "embedder",
-    "vector": "vector_index",
-    "vector_write": "vector_index",
-}
 
 
 def _default_guards(settings: Settings | None) -> list[Guard]:

@@ -7,8 +7,9 @@ in the metadata and in this module):
 * vector: the embedding of the last user message; document: that message's text;
 * metadata: ``scope`` (the scope key, compared with ``$eq`` on every query), ``model``,
   ``created_at`` and ``expires_at`` (epoch seconds; :data:`NO_EXPIRY` for none), and
-  ``response``: the answer as JSON. The answer is written in the same upsert as the vector, so
-  a crash can never leave a vector whose answer is missing.
+  ``response``: the answer as JSON text, serialised once by the engine. The answer is written
+  in the same upsert as the vector, so a crash can never leave a vector whose answer is
+  missing. It is read as text and only the served candidate's is parsed.
 
 Expired entries are filtered out on every query and swept (deleted) at most once per
 ``sweep_interval_s`` per namespace, on the write path. When a namespace holds more than
@@ -18,13 +19,11 @@ scan. Nothing here is called on a hit except the query itself: the read path wri
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,7 +50,7 @@ class CacheEntry:
     scope_key: str
     model: str
     text: str
-    response: Any
+    response_json: str  # the answer, serialised once (semcached.jsonio.encode_text)
     created_at: float
     expires_at: float | None
 
@@ -61,7 +60,7 @@ class CacheEntry:
             "model": self.model,
             "created_at": self.created_at,
             "expires_at": NO_EXPIRY if self.expires_at is None else self.expires_at,
-            "response": json.dumps(self.response, ensure_ascii=False, allow_nan=False),
+            "response": self.response_json,
             "entry_v": ENTRY_VERSION,
         }
 
@@ -118,26 +117,41 @@ class SemanticStore:
         neighbors = self.index(namespace).query(vector, k, where)
         candidates = []
         for n in neighbors:
-            response = _parse_response(n.id, n.metadata.get("response"))
-            if response is _CORRUPT:
+            raw = n.metadata.get("response")
+            if not isinstance(raw, str):
+                log.warning("entry %s has no stored response; ignoring it", n.id)
                 continue
             candidates.append(
                 Candidate(
                     id=n.id,
                     similarity=n.similarity,
                     text=n.document or "",
-                    response=response,
                     metadata={k: v for k, v in n.metadata.items() if k != "response"},
+                    raw_response=raw,
                 )
             )
         return candidates
 
     def put(self, entry: CacheEntry, vector: NDArray[np.float32]) -> int:
         """Write one entry (replacing any with the same id); returns how many were evicted."""
-        index = self.index(entry.namespace)
-        index.add([entry.id], vector.reshape(1, -1), [entry.metadata()], [entry.text])
+        return self.put_many([entry], vector.reshape(1, -1))
+
+    def put_many(self, entries: Sequence[CacheEntry], vectors: NDArray[np.float32]) -> int:
+        """Write entries of one namespace in one upsert; returns how many were evicted."""
+        if not entries:
+            return 0
+        namespace = entries[0].namespace
+        if any(e.namespace != namespace for e in entries):
+            raise ValueError("put_many writes entries of one namespace at a time")
+        index = self.index(namespace)
+        index.add(
+            [e.id for e in entries],
+            np.asarray(vectors, dtype=np.float32).reshape(len(entries), -1),
+            [e.metadata() for e in entries],
+            [e.text for e in entries],
+        )
         with self._write_lock:
-            swept = self._maybe_sweep(entry.namespace, index)
+            swept = self._maybe_sweep(namespace, index)
             return swept + self._maybe_evict(index)
 
     def delete(self, namespace: str, entry_ids: Sequence[str]) -> None:
@@ -189,17 +203,3 @@ class SemanticStore:
             self.max_entries,
         )
         return len(doomed)
-
-
-_CORRUPT = object()
-
-
-def _parse_response(entry_id: str, raw: object) -> Any:
-    if not isinstance(raw, str):
-        log.warning("entry %s has no stored response; ignoring it", entry_id)
-        return _CORRUPT
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        log.warning("entry %s has an unreadable response; ignoring it", entry_id)
-        return _CORRUPT

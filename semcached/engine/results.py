@@ -6,11 +6,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from semcached.policy.decision import Decision, HitKind, MissReason, describe
-from semcached.request import CanonicalRequest
 
-__all__ = ["CallResult", "LookupResult", "Source", "bypassed_lookup", "served_from_cache"]
+__all__ = [
+    "BackendHealth",
+    "CallResult",
+    "FeedbackAction",
+    "FeedbackResult",
+    "LookupResult",
+    "Source",
+    "served_from_cache",
+]
 
 Source = Literal["exact", "semantic", "provider", "coalesced"]
+FeedbackAction = Literal["deleted", "learned", "recorded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,7 @@ class LookupResult:
     decision: Decision | None = None
     failed_backends: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    created_at: float | None = None  # when the served entry was stored (epoch seconds)
 
     def explain(self) -> str:
         if self.decision is not None:
@@ -88,21 +97,34 @@ class CallResult:
         return self.source in ("exact", "semantic")
 
 
-def bypassed_lookup(canon: CanonicalRequest, threshold: float) -> LookupResult:
-    """The result of a lookup the caller chose to skip."""
-    return LookupResult(
-        hit=False,
-        namespace=canon.namespace,
-        exact_key=canon.exact_key,
-        scope_key=canon.scope_key,
-        threshold=threshold,
-        reason=MissReason.BYPASSED,
-    )
-
-
 def served_from_cache(lookup: LookupResult) -> CallResult | None:
     """The call's result when the lookup hit, else ``None`` (the provider must answer)."""
     if not lookup.hit:
         return None
     source: Source = "exact" if lookup.kind is HitKind.EXACT else "semantic"
     return CallResult(response=lookup.response, source=source, lookup=lookup)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    """What a feedback report did: ``deleted`` the entry (a wrong answer, no adaptive policy),
+    ``learned`` from it (the adaptive policy moved its boundary; the entry stays), or only
+    ``recorded`` it (a right answer)."""
+
+    entry_id: str
+    namespace: str
+    correct: bool
+    action: FeedbackAction
+
+    @property
+    def removed(self) -> bool:
+        return self.action == "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendHealth:
+    """One backend's answer to a health check: ``detail`` is ``ok`` or what failed."""
+
+    ok: bool
+    detail: str
+    ms: float

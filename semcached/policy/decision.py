@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, assert_never, runtime_checkable
 
+import orjson
+
 __all__ = [
     "Candidate",
     "Decision",
@@ -48,13 +50,25 @@ class MissReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A stored entry that may answer the query."""
+    """A stored entry that may answer the query.
+
+    ``response`` is the cached answer; a candidate read from the vector index carries it still
+    serialised in ``raw_response`` (only the one served is parsed): :meth:`answer` gives it
+    either way.
+    """
 
     id: str
     similarity: float
     text: str
-    response: Any
+    response: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    raw_response: str | None = None
+
+    def answer(self) -> Any:
+        """The cached answer, parsed from ``raw_response`` when that is how it came."""
+        if self.raw_response is None:
+            return self.response
+        return orjson.loads(self.raw_response)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,11 @@
 """``POST /v1/chat/completions``: an OpenAI-compatible caching proxy.
 
 A hit is answered from the cache; a miss is forwarded to the upstream (``SEMCACHED_UPSTREAM_URL``,
-an OpenAI-compatible base URL such as ``https://api.openai.com/v1``) with the caller's
-``Authorization`` passed through (never stored, never logged), stored, and returned. With
-``"stream": true`` the upstream's server-sent events are relayed as they arrive and recorded;
-a complete stream (ended by ``[DONE]``, no error event) is stored and later replayed event for
-event; a failed or cut stream is never stored. An upstream error is returned as the upstream
-sent it and never cached.
+an OpenAI-compatible base URL such as ``https://api.openai.com/v1``, see
+:mod:`semcached.service.upstream`), stored, and returned. Both kinds of call go through the one
+engine: ``get_or_call`` for JSON, ``get_or_stream`` for ``"stream": true``, whose events are
+relayed as they arrive, recorded, stored when the stream is complete and replayed event for
+event; concurrent twins of a miss share one upstream call, streamed or not.
 
 Per-call request headers: ``X-Semcached-Skip-Lookup``, ``X-Semcached-Skip-Store`` (or
 ``Cache-Control: no-cache`` / ``no-store``), ``X-Semcached-Threshold``, ``X-Semcached-TTL``
@@ -24,48 +23,40 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from semcached.engine.acache import AsyncSemanticCache
-from semcached.engine.cache import LookupResult
-from semcached.errors import InvalidRequestError, ProviderError
+from semcached.engine.flights import FlightAbandonedError
+from semcached.engine.results import LookupResult
+from semcached.errors import UpstreamError
 from semcached.policy.decision import MissReason
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
 from semcached.service.errors import ApiError, error_body
 from semcached.service.metrics import ServiceMetrics
-from semcached.service.sse import (
-    DONE,
-    SSEParser,
-    StreamRecording,
-    encode_event,
-    is_recorded_stream,
-    replay,
+from semcached.service.sse import DONE, encode_event
+from semcached.service.upstream import (
+    CACHE_HEADER,
+    forward_headers,
+    open_sse,
+    post_json,
+    upstream_response,
+    upstream_url,
 )
 from semcached.service.validation import check_prompt
 from semcached.settings import Settings
 
-__all__ = [
-    "CACHE_HEADER",
-    "ChatCompletionBody",
-    "UpstreamError",
-    "build_upstream_client",
-    "router",
-]
+__all__ = ["CACHE_HEADER", "ChatCompletionBody", "router"]
 
 log = logging.getLogger("semcached.proxy")
 router = APIRouter(tags=["openai"])
 
-CACHE_HEADER = "X-Semcached-Cache"
 SIMILARITY_HEADER = "X-Semcached-Similarity"
 ENTRY_HEADER = "X-Semcached-Entry-Id"
-# Credentials and routing headers a provider needs; passed through, never stored or logged.
-FORWARDED_HEADERS = ("authorization", "openai-organization", "openai-project", "api-key")
 MAX_TTL_S = 10 * 365 * 24 * 3600.0
 
 
@@ -103,45 +94,6 @@ class ChatCompletionBody(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
 
 
-class UpstreamError(ProviderError):
-    """The upstream failed; ``status`` and ``body`` are what the caller receives."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        body: bytes,
-        reason: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-        self.reason = reason
-        self.headers = dict(headers or {})
-
-    def response(self) -> Response:
-        return Response(
-            self.body,
-            status_code=self.status,
-            media_type="application/json",
-            headers={**self.headers, CACHE_HEADER: "miss"},
-        )
-
-
-def build_upstream_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """The pooled client for the upstream: bounded timeouts, one retry on connect failure."""
-    timeout = httpx.Timeout(settings.service.upstream_timeout_s, connect=10.0)
-    return httpx.AsyncClient(
-        timeout=timeout,
-        transport=transport or httpx.AsyncHTTPTransport(retries=1),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-    )
-
-
 def _flag(value: str | None, header: str) -> bool:
     if value is None:
         return False
@@ -159,23 +111,6 @@ def _flag(value: str | None, header: str) -> bool:
     )
 
 
-def _upstream_url(settings: Settings) -> str:
-    if not settings.upstream_url:
-        raise ApiError(
-            503,
-            "upstream_not_configured",
-            "this request is not in the cache, and no upstream is configured to answer it",
-            field=None,
-            fix="start the service with --upstream-url https://api.openai.com/v1 (or set "
-            "SEMCACHED_UPSTREAM_URL)",
-        )
-    return settings.upstream_url.rstrip("/") + "/chat/completions"
-
-
-def _forward_headers(request: Request) -> dict[str, str]:
-    return {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
-
-
 def _hit_headers(lookup: LookupResult) -> dict[str, str]:
     headers = {CACHE_HEADER: str(lookup.kind), NAMESPACE_HEADER: lookup.namespace}
     if lookup.similarity is not None:
@@ -183,55 +118,6 @@ def _hit_headers(lookup: LookupResult) -> dict[str, str]:
     if lookup.entry_id is not None:
         headers[ENTRY_HEADER] = lookup.entry_id
     return headers
-
-
-def _upstream_failure(exc: httpx.HTTPError) -> UpstreamError:
-    if isinstance(exc, httpx.TimeoutException):
-        status, reason, what = 504, "timeout", "did not answer in time"
-    else:
-        status, reason, what = 502, "unreachable", "could not be reached"
-    message = f"the upstream provider {what}: {type(exc).__name__}: {exc}"
-    body = error_body(
-        f"upstream_{reason}",
-        message,
-        fix="check SEMCACHED_UPSTREAM_URL and the provider's status, then retry",
-    )
-    return UpstreamError(message, status=status, body=json.dumps(body).encode(), reason=reason)
-
-
-def _passed_headers(headers: httpx.Headers) -> dict[str, str]:
-    """The upstream's headers an SDK acts on after an error (backoff, rate limits, support)."""
-    return {
-        name: value
-        for name, value in headers.items()
-        if name in ("retry-after", "retry-after-ms", "x-request-id")
-        or name.startswith("x-ratelimit-")
-    }
-
-
-def _http_failure(
-    status: int, body: bytes, headers: Mapping[str, str] | None = None
-) -> UpstreamError:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        parsed = None
-    if not (isinstance(parsed, dict) and "error" in parsed):
-        text = body[:200].decode("utf-8", "replace")
-        body = json.dumps(
-            error_body(
-                "upstream_error",
-                f"the upstream provider answered HTTP {status}: {text}",
-                fix="check the provider's status and your request, then retry",
-            )
-        ).encode()
-    return UpstreamError(
-        f"upstream answered HTTP {status}",
-        status=status,
-        body=body,
-        reason=f"http_{status}",
-        headers=headers,
-    )
 
 
 @router.post(
@@ -274,194 +160,111 @@ async def chat_completions(
         "no-store" in directives
     )
     payload = body.model_dump(exclude_unset=True)
-    check_prompt(payload, max_chars=settings.service.max_prompt_chars)
-    forward = _forward_headers(request)
-    options = _CallOptions(
-        namespace=namespace,
-        threshold=x_semcached_threshold,
-        ttl_s=x_semcached_ttl,
-        skip_lookup=skip_lookup,
-        skip_store=skip_store,
-    )
+    canon = cache.canonicalize(payload, namespace)  # once: keys, scope and text
+    check_prompt(canon, max_chars=settings.service.max_prompt_chars)
+    url = upstream_url(settings, "/chat/completions") if settings.upstream_url else ""
+    headers = forward_headers(request)
+    client = request.app.state.upstream
+    options: dict[str, Any] = {
+        "threshold": x_semcached_threshold,
+        "ttl_s": x_semcached_ttl,
+        "skip_lookup": skip_lookup,
+        "skip_store": skip_store,
+    }
     if body.stream:
-        return await _stream(
-            request, cache=cache, metrics=metrics, payload=payload, forward=forward, options=options
+        stream = await cache.get_or_stream(
+            canon,
+            lambda: open_sse(client, _required(url, settings), payload, headers, metrics),
+            **options,
+        )
+        if stream.cached:
+            kind = stream.source
+            metrics.proxy_responses.labels(cache=kind).inc()
+            metrics.record_tokens_saved(kind, stream.lookup.response)
+            return StreamingResponse(
+                _sse(stream.events),
+                media_type="text/event-stream",
+                headers=_hit_headers(stream.lookup),
+            )
+        events = stream.events
+        ended: UpstreamError | None = None
+        try:
+            first = await anext(events, None)
+        except UpstreamError as exc:
+            if exc.body:  # failed before any event: the upstream's own status and body
+                metrics.proxy_responses.labels(cache="upstream_error").inc()
+                return upstream_response(exc)
+            first, ended = None, exc  # an empty stream that is not stored
+        outcome = _outcome(stream.source, skip_lookup, stream.lookup)
+        metrics.proxy_responses.labels(cache=outcome).inc()
+        return StreamingResponse(
+            _sse(events, first, ended),
+            media_type="text/event-stream",
+            headers={CACHE_HEADER: outcome, NAMESPACE_HEADER: namespace},
         )
 
     async def call_upstream() -> Any:
-        return await _post_upstream(request, metrics, payload, forward)
+        return await post_json(client, _required(url, settings), payload, headers, metrics)
 
     try:
-        result = await cache.get_or_call(
-            payload,
-            call_upstream,
-            namespace=namespace,
-            threshold=options.threshold,
-            ttl_s=options.ttl_s,
-            skip_lookup=skip_lookup,
-            skip_store=skip_store,
-        )
+        result = await cache.get_or_call(canon, call_upstream, **options)
     except UpstreamError as exc:
         metrics.proxy_responses.labels(cache="upstream_error").inc()
-        return exc.response()
+        return upstream_response(exc)
     if result.cached:
         metrics.proxy_responses.labels(cache=result.source).inc()
         metrics.record_tokens_saved(result.source, result.response)
         return JSONResponse(result.response, headers=_hit_headers(result.lookup))
-    outcome: str = result.source  # coalesced: answered by a concurrent twin's call
-    if result.source == "provider":
-        bypassed = skip_lookup or result.lookup.reason is MissReason.BYPASSED
-        outcome = "bypass" if bypassed else "miss"
+    outcome = _outcome(result.source, skip_lookup, result.lookup)
     metrics.proxy_responses.labels(cache=outcome).inc()
-    headers = {
-        CACHE_HEADER: outcome,
-        NAMESPACE_HEADER: namespace,
-        "X-Semcached-Stored": "true" if result.stored else "false",
-    }
-    return JSONResponse(result.response, headers=headers)
-
-
-class _CallOptions(BaseModel):
-    namespace: str
-    threshold: float | None
-    ttl_s: float | None
-    skip_lookup: bool
-    skip_store: bool
-
-
-async def _post_upstream(
-    request: Request, metrics: ServiceMetrics, payload: dict[str, Any], forward: Mapping[str, str]
-) -> Any:
-    url = _upstream_url(request.app.state.settings)
-    upstream: httpx.AsyncClient = request.app.state.upstream
-    try:
-        reply = await upstream.post(url, json=payload, headers=dict(forward))
-    except httpx.HTTPError as exc:
-        failure = _upstream_failure(exc)
-        _count_failure(metrics, failure.reason)
-        raise failure from exc
-    if reply.status_code >= 400:
-        failure = _http_failure(reply.status_code, reply.content, _passed_headers(reply.headers))
-        _count_failure(metrics, failure.reason)
-        raise failure
-    try:
-        answer = reply.json()
-    except ValueError as exc:
-        _count_failure(metrics, "bad_response")
-        body = error_body(
-            "upstream_bad_response",
-            f"the upstream answered HTTP {reply.status_code} with a body that is not JSON",
-            fix="check that SEMCACHED_UPSTREAM_URL is an OpenAI-compatible base URL (.../v1)",
-        )
-        raise UpstreamError(
-            "upstream answered non-JSON", status=502, body=json.dumps(body).encode(), reason="bad"
-        ) from exc
-    metrics.upstream_requests.labels(outcome="ok").inc()
-    return answer
-
-
-def _count_failure(metrics: ServiceMetrics, reason: str) -> None:
-    metrics.upstream_requests.labels(outcome="error").inc()
-    metrics.upstream_errors.labels(reason=reason).inc()
-
-
-async def _stream(
-    request: Request,
-    *,
-    cache: AsyncSemanticCache,
-    metrics: ServiceMetrics,
-    payload: dict[str, Any],
-    forward: Mapping[str, str],
-    options: _CallOptions,
-) -> Response:
-    cache.sync.canonicalize(payload, options.namespace)  # 422 now, not after the stream
-    if not options.skip_lookup:
-        lookup = await cache.lookup(
-            payload, namespace=options.namespace, threshold=options.threshold
-        )
-        if lookup.hit and is_recorded_stream(lookup.response):
-            kind = str(lookup.kind)
-            metrics.proxy_responses.labels(cache=kind).inc()
-            metrics.record_tokens_saved(kind, lookup.response)
-            return StreamingResponse(
-                replay(lookup.response["events"]),
-                media_type="text/event-stream",
-                headers=_hit_headers(lookup),
-            )
-    url = _upstream_url(request.app.state.settings)
-    upstream: httpx.AsyncClient = request.app.state.upstream
-    cache.stats.incr("provider.calls")
-    try:
-        reply = await upstream.send(
-            upstream.build_request("POST", url, json=payload, headers=dict(forward)), stream=True
-        )
-    except httpx.HTTPError as exc:
-        failure = _upstream_failure(exc)
-        _count_failure(metrics, failure.reason)
-        metrics.proxy_responses.labels(cache="upstream_error").inc()
-        return failure.response()
-    if reply.status_code >= 400:
-        content = await reply.aread()
-        await reply.aclose()
-        failure = _http_failure(reply.status_code, content, _passed_headers(reply.headers))
-        _count_failure(metrics, failure.reason)
-        metrics.proxy_responses.labels(cache="upstream_error").inc()
-        return failure.response()
-    outcome = "bypass" if options.skip_lookup else "miss"
-    metrics.proxy_responses.labels(cache=outcome).inc()
-    return StreamingResponse(
-        _relay(reply, cache, metrics, payload, options),
-        media_type="text/event-stream",
-        headers={CACHE_HEADER: outcome, NAMESPACE_HEADER: options.namespace},
+    return JSONResponse(
+        result.response,
+        headers={
+            CACHE_HEADER: outcome,
+            NAMESPACE_HEADER: namespace,
+            "X-Semcached-Stored": "true" if result.stored else "false",
+        },
     )
 
 
-async def _relay(
-    reply: httpx.Response,
-    cache: AsyncSemanticCache,
-    metrics: ServiceMetrics,
-    payload: dict[str, Any],
-    options: _CallOptions,
-) -> AsyncIterator[bytes]:
-    """Relay the upstream's events as they come, record them, store a complete stream.
+def _required(url: str, settings: Settings) -> str:
+    return url or upstream_url(settings, "/chat/completions")  # raises the 503 when unset
 
-    ``[DONE]`` is held back until the recording is stored: a client that has seen the end of
-    the stream and asks again at once finds it cached (read-your-writes).
+
+def _outcome(source: str, skip_lookup: bool, lookup: LookupResult) -> str:
+    """``miss``, ``bypass`` or ``coalesced`` (answered by a concurrent twin's call)."""
+    if source != "provider":
+        return source
+    return "bypass" if skip_lookup or lookup.reason is MissReason.BYPASSED else "miss"
+
+
+async def _sse(
+    events: AsyncIterator[Any], first: Any = None, ended: UpstreamError | None = None
+) -> AsyncIterator[bytes]:
+    """Events as SSE, then ``[DONE]``; a stream that failed ends the way the upstream's did.
+
+    The end comes only once the engine has stored a complete stream: a client that has seen
+    ``[DONE]`` and asks again at once finds it cached.
     """
-    recording = StreamRecording()
-    parser = SSEParser()
     try:
-        try:
-            async for line in reply.aiter_lines():
-                for data in parser.feed_line(line):
-                    recording.add(data)
-                    if data.strip() != DONE:
-                        yield encode_event(data)
-            for data in parser.flush():
-                recording.add(data)
-                if data.strip() != DONE:
-                    yield encode_event(data)
-        except httpx.HTTPError as exc:
-            _count_failure(metrics, "stream_cut")
-            log.warning("upstream stream cut after %d events: %s", len(recording.events), exc)
-            message = f"the upstream stream was cut after {len(recording.events)} events: {exc}"
-            yield encode_event(json.dumps(error_body("upstream_stream_cut", message)))
-            return
-    finally:
-        await reply.aclose()
-    if not recording.complete:
-        reason = "stream_error_event" if recording.error else "stream_incomplete"
-        _count_failure(metrics, reason)
-        log.warning("not caching an upstream stream that %s", recording.error or "had no [DONE]")
-        if recording.done:
+        if ended is not None:
+            raise ended
+        if first is not None:
+            yield encode_event(_data(first))
+        async for event in events:
+            yield encode_event(_data(event))
+    except UpstreamError as exc:
+        if exc.reason == "stream_cut":
+            yield encode_event(exc.body.decode("utf-8", "replace"))
+        elif exc.done:
             yield encode_event(DONE)
         return
-    metrics.upstream_requests.labels(outcome="ok").inc()
-    if not options.skip_store:
-        try:  # a failing backend makes store() return False: it never raises for one
-            await cache.store(
-                payload, recording.as_response(), namespace=options.namespace, ttl_s=options.ttl_s
-            )
-        except InvalidRequestError as exc:  # pragma: no cover - the payload was keyed on lookup
-            log.warning("not caching the stream: %s", exc)
+    except FlightAbandonedError as exc:
+        log.warning("a coalesced stream ended early: %s", exc)
+        yield encode_event(json.dumps(error_body("upstream_stream_cut", str(exc))))
+        return
     yield encode_event(DONE)
+
+
+def _data(event: Any) -> str:
+    return event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))

@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from semcached.engine.acache import AsyncSemanticCache
 from semcached.service.auth import Caller, get_caller
 from semcached.service.errors import error_body
 from semcached.service.metrics import CONTENT_TYPE, ServiceMetrics
+from semcached.wire import BackendStatus, Readiness
 
-__all__ = ["BackendStatus", "Readiness", "router"]
+__all__ = ["router"]
 
 router = APIRouter()
 
 READY_TIMEOUT_S = 5.0
-
-
-class BackendStatus(BaseModel):
-    """One backend's state in ``/readyz``."""
-
-    ok: bool
-    detail: str = Field(description="`ok`, or what failed.")
-    ms: float = Field(description="How long the check took.")
-
-
-class Readiness(BaseModel):
-    status: str = Field(description="`ready` or `not_ready`.")
-    backends: dict[str, BackendStatus]
-    upstream: str | None = Field(description="The configured upstream base URL, if any.")
 
 
 @router.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
@@ -51,14 +35,10 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     cache: AsyncSemanticCache = request.app.state.cache
-    engine = cache.sync
-    checks = {
-        "exact_store": engine.exact_store.ping,
-        "vector_index": engine.semantic.backend.heartbeat,
-        "embedder": lambda: engine.embedder.embed(["readiness probe"]),
+    health = await cache.check_backends(READY_TIMEOUT_S)
+    backends = {
+        name: BackendStatus(ok=h.ok, detail=h.detail, ms=h.ms) for name, h in health.items()
     }
-    results = await asyncio.gather(*(_check(fn) for fn in checks.values()))
-    backends = dict(zip(checks, results, strict=True))
     down = [name for name, status in backends.items() if not status.ok]
     body: dict[str, Any] = Readiness(
         status="not_ready" if down else "ready",
@@ -91,20 +71,6 @@ def _without_credentials(url: str | None) -> str | None:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-async def _check(fn: Any) -> BackendStatus:
-    start = time.perf_counter()
-    try:
-        await asyncio.wait_for(asyncio.to_thread(fn), timeout=READY_TIMEOUT_S)
-    except TimeoutError:
-        detail = f"no answer within {READY_TIMEOUT_S:g}s"
-    except Exception as exc:  # any failure means not ready; the message says which
-        detail = f"{type(exc).__name__}: {exc}"
-    else:
-        detail = "ok"
-    ms = round((time.perf_counter() - start) * 1000, 3)
-    return BackendStatus(ok=detail == "ok", detail=detail, ms=ms)
 
 
 @router.get(

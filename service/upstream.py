@@ -1,0 +1,232 @@
+"""The proxy's upstream: one pooled HTTP client, the calls every cached endpoint makes, and the
+mapping of upstream failures to :class:`~semcached.errors.UpstreamError`.
+
+A miss is sent with the caller's credentials passed through (never stored, never logged). An
+upstream error is returned as the upstream sent it and never cached. A stream is relayed as its
+events arrive; :func:`open_sse` raises after the last event when the stream must not be stored
+(cut, no end marker, or an error event), so the engine records only complete streams.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+from fastapi import Request
+from fastapi.responses import Response
+
+from semcached.errors import UpstreamError
+from semcached.service.errors import ApiError, error_body
+from semcached.service.metrics import ServiceMetrics
+from semcached.service.sse import DONE, SSEParser, StreamRecording
+from semcached.settings import Settings
+
+__all__ = [
+    "CACHE_HEADER",
+    "FORWARDED_HEADERS",
+    "build_upstream_client",
+    "forward_headers",
+    "open_sse",
+    "post_json",
+    "upstream_response",
+    "upstream_url",
+]
+
+log = logging.getLogger("semcached.proxy")
+
+CACHE_HEADER = "X-Semcached-Cache"
+# Credentials and routing headers a provider needs; passed through, never stored or logged.
+FORWARDED_HEADERS = ("authorization", "openai-organization", "openai-project", "api-key")
+
+
+def build_upstream_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The pooled client for the upstream: bounded timeouts, one retry on connect failure."""
+    timeout = httpx.Timeout(settings.service.upstream_timeout_s, connect=10.0)
+    return httpx.AsyncClient(
+        timeout=timeout,
+        transport=transport or httpx.AsyncHTTPTransport(retries=1),
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+    )
+
+
+def upstream_url(settings: Settings, path: str) -> str:
+    """The upstream URL for ``path`` (``/chat/completions``); 503 when none is configured."""
+    if not settings.upstream_url:
+        raise ApiError(
+            503,
+            "upstream_not_configured",
+            "this request is not in the cache, and no upstream is configured to answer it",
+            field=None,
+            fix="start the service with --upstream-url https://api.openai.com/v1 (or set "
+            "SEMCACHED_UPSTREAM_URL)",
+        )
+    return settings.upstream_url.rstrip("/") + path
+
+
+def forward_headers(request: Request) -> dict[str, str]:
+    return {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+
+
+def upstream_response(exc: UpstreamError) -> Response:
+    """The caller's answer to an upstream failure: the upstream's own status and body."""
+    return Response(
+        exc.body,
+        status_code=exc.status,
+        media_type="application/json",
+        headers={**exc.headers, CACHE_HEADER: "miss"},
+    )
+
+
+def _transport_failure(exc: httpx.HTTPError) -> UpstreamError:
+    if isinstance(exc, httpx.TimeoutException):
+        status, reason, what = 504, "timeout", "did not answer in time"
+    else:
+        status, reason, what = 502, "unreachable", "could not be reached"
+    message = f"the upstream provider {what}: {type(exc).__name__}: {exc}"
+    body = error_body(
+        f"upstream_{reason}",
+        message,
+        fix="check SEMCACHED_UPSTREAM_URL and the provider's status, then retry",
+    )
+    return UpstreamError(message, status=status, body=json.dumps(body).encode(), reason=reason)
+
+
+def _passed_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The upstream's headers an SDK acts on after an error (backoff, rate limits, support)."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if name in ("retry-after", "retry-after-ms", "x-request-id")
+        or name.startswith("x-ratelimit-")
+    }
+
+
+def _http_failure(
+    status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> UpstreamError:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if not (isinstance(parsed, dict) and "error" in parsed):
+        text = body[:200].decode("utf-8", "replace")
+        body = json.dumps(
+            error_body(
+                "upstream_error",
+                f"the upstream provider answered HTTP {status}: {text}",
+                fix="check the provider's status and your request, then retry",
+            )
+        ).encode()
+    return UpstreamError(
+        f"upstream answered HTTP {status}",
+        status=status,
+        body=body,
+        reason=f"http_{status}",
+        headers=headers,
+    )
+
+
+def _count_failure(metrics: ServiceMetrics, reason: str) -> None:
+    metrics.upstream_requests.labels(outcome="error").inc()
+    metrics.upstream_errors.labels(reason=reason).inc()
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    metrics: ServiceMetrics,
+) -> Any:
+    """POST ``payload`` and return the upstream's JSON answer; :class:`UpstreamError` else."""
+    try:
+        reply = await client.post(url, json=payload, headers=dict(headers))
+    except httpx.HTTPError as exc:
+        failure = _transport_failure(exc)
+        _count_failure(metrics, failure.reason)
+        raise failure from exc
+    if reply.status_code >= 400:
+        failure = _http_failure(reply.status_code, reply.content, _passed_headers(reply.headers))
+        _count_failure(metrics, failure.reason)
+        raise failure
+    try:
+        answer = reply.json()
+    except ValueError as exc:
+        _count_failure(metrics, "bad_response")
+        body = error_body(
+            "upstream_bad_response",
+            f"the upstream answered HTTP {reply.status_code} with a body that is not JSON",
+            fix="check that SEMCACHED_UPSTREAM_URL is an OpenAI-compatible base URL (.../v1)",
+        )
+        raise UpstreamError(
+            "upstream answered non-JSON", status=502, body=json.dumps(body).encode(), reason="bad"
+        ) from exc
+    metrics.upstream_requests.labels(outcome="ok").inc()
+    return answer
+
+
+async def open_sse(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    metrics: ServiceMetrics,
+) -> AsyncIterator[str]:
+    """The upstream's server-sent events, as the ``data`` of each (``[DONE]`` left out).
+
+    Raises :class:`UpstreamError` before the first event when the upstream fails or answers an
+    error status, and after the last one when the stream must not be stored.
+    """
+    try:
+        reply = await client.send(
+            client.build_request("POST", url, json=payload, headers=dict(headers)), stream=True
+        )
+    except httpx.HTTPError as exc:
+        failure = _transport_failure(exc)
+        _count_failure(metrics, failure.reason)
+        raise failure from exc
+    if reply.status_code >= 400:
+        content = await reply.aread()
+        await reply.aclose()
+        failure = _http_failure(reply.status_code, content, _passed_headers(reply.headers))
+        _count_failure(metrics, failure.reason)
+        raise failure
+    recording = StreamRecording()
+    parser = SSEParser()
+    try:
+        try:
+            async for line in reply.aiter_lines():
+                for data in parser.feed_line(line):
+                    recording.add(data)
+                    if data.strip() != DONE:
+                        yield data
+            for data in parser.flush():
+                recording.add(data)
+                if data.strip() != DONE:
+                    yield data
+        except httpx.HTTPError as exc:
+            _count_failure(metrics, "stream_cut")
+            log.warning("upstream stream cut after %d events: %s", len(recording.events), exc)
+            message = f"the upstream stream was cut after {len(recording.events)} events: {exc}"
+            body = json.dumps(error_body("upstream_stream_cut", message)).encode()
+            raise UpstreamError(message, status=502, body=body, reason="stream_cut") from exc
+    finally:
+        await reply.aclose()
+    if not recording.complete:
+        reason = "stream_error_event" if recording.error else "stream_incomplete"
+        _count_failure(metrics, reason)
+        why = recording.error or "it had no [DONE]"
+        log.warning("not caching an upstream stream: %s", why)
+        raise UpstreamError(
+            f"the upstream stream is not stored: {why}",
+            status=502,
+            body=b"",
+            reason=reason,
+            done=recording.done,
+        )
+    metrics.upstream_requests.labels(outcome="ok").inc()
