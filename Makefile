@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run demo test lint format typecheck pytest bench clean
+.PHONY: install run demo test lint format tree typecheck imports pytest bench clean
 
 # torch 2.13.0 first: it resolves to the local CPU build, so sentence-transformers then pulls
 # no CUDA wheels.
@@ -29,7 +29,7 @@ run: install
 demo: install
 	$(VENV)/bin/semcached demo
 
-test: install lint typecheck pytest
+test: install lint typecheck imports pytest
 
 lint: install
 	$(VENV)/bin/ruff format --check .
@@ -39,13 +39,19 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The package is spread over top-level folders mapped into `semcached` by pyproject; mypy
-# checks them through a symlinked tree in that installed shape.
-typecheck: install
+# The package is spread over top-level folders mapped into `semcached` by pyproject; mypy and
+# import-linter read it through a symlinked tree in that installed shape.
+tree: install
 	rm -rf build/typecheck && mkdir -p build/typecheck/semcached
 	for f in semcached/*; do case "$$f" in */__pycache__|*/data) ;; *) ln -s "$(CURDIR)/$$f" build/typecheck/semcached/;; esac; done
 	for p in embeddings index service clients; do ln -s "$(CURDIR)/$$p" build/typecheck/semcached/$$p; done
+
+typecheck: tree
 	cd build/typecheck && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p semcached
+
+# The layering contracts of pyproject's [tool.importlinter]: a broken one fails the build.
+imports: tree
+	cd build/typecheck && $(CURDIR)/$(VENV)/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
 pytest: install
 	$(PY) -m pytest -q

@@ -11,12 +11,14 @@ The tree::
     ├── ConfigurationError            bad settings or arguments, found before any work is done
     │   └── ModelLoadError            the embedding model could not be loaded (names the path tried)
     ├── InvalidRequestError           a request that cannot be cached as given (names the field)
+    │   └── CollectionNotFoundError   a read named a knowledge collection that does not exist
     ├── BackendError                  a storage backend failed; the engine fails open on these
     │   ├── ExactStoreError           Redis / the in-process store
     │   ├── VectorIndexError          ChromaDB
     │   └── EmbeddingError            the embedder failed on input it should have handled
     ├── ProviderError                 an upstream LLM failed (service/client); never cached
     │   └── UpstreamError             the proxy's upstream answered an error, or none
+    ├── ApiError                      the service's own 4xx/5xx answers (status, type, field, fix)
     └── ServiceError                  the semcached HTTP service answered an error (the client)
         ├── ServiceUnreachableError   no answer: connection refused, timeout (after retries)
         ├── AuthenticationError       401/403: missing or wrong API key, another namespace
@@ -32,8 +34,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "ApiError",
     "AuthenticationError",
     "BackendError",
+    "CollectionNotFoundError",
     "ConfigurationError",
     "EmbeddingError",
     "ExactStoreError",
@@ -76,6 +80,10 @@ class InvalidRequestError(SemcachedError, ValueError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class CollectionNotFoundError(InvalidRequestError):
+    """A read named a knowledge collection that does not exist (``field`` is "collection")."""
 
 
 class BackendError(SemcachedError):
@@ -137,6 +145,35 @@ class UpstreamError(ProviderError):
         self.reason = reason
         self.headers = dict(headers or {})
         self.done = done
+
+
+class ApiError(SemcachedError):
+    """An error the HTTP service answers with its status, in the service's JSON error shape
+    (raised by route code for its own 4xx/5xx cases; never by the engine).
+
+    Example::
+
+        raise ApiError(403, "forbidden_namespace", "this key may only use 'tenant-a'",
+                       field="namespace", fix="use the key issued for 'tenant-b'")
+    """
+
+    def __init__(
+        self,
+        status: int,
+        type: str,
+        message: str,
+        *,
+        field: str | None = None,
+        fix: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.message = message
+        self.field = field
+        self.fix = fix
+        self.headers = dict(headers or {})
 
 
 class ServiceError(SemcachedError):

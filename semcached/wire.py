@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 __all__ = [
     "ENTRY_ID_PATTERN",
     "MAX_TTL_S",
+    "NAMESPACE_PATTERN",
     "BackendStatus",
     "DeleteReply",
     "FeedbackBody",

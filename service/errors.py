@@ -27,39 +27,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from semcached.errors import BackendError, InvalidRequestError, ProviderError, SemcachedError
+from semcached.errors import (
+    ApiError,
+    BackendError,
+    InvalidRequestError,
+    ProviderError,
+    SemcachedError,
+)
 
 __all__ = ["ApiError", "error_body", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("semcached.service")
-
-
-class ApiError(Exception):
-    """An error with its HTTP status, rendered in the service's JSON error shape.
-
-    Example::
-
-        raise ApiError(403, "forbidden_namespace", "this key may only use 'tenant-a'",
-                       field="namespace", fix="use the key issued for 'tenant-b'")
-    """
-
-    def __init__(
-        self,
-        status: int,
-        type: str,
-        message: str,
-        *,
-        field: str | None = None,
-        fix: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.type = type
-        self.message = message
-        self.field = field
-        self.fix = fix
-        self.headers = dict(headers or {})
 
 
 def error_body(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from semcached.errors import ExactStoreError
 from semcached.index import ExactStore, MemoryExactStore, RedisExactStore, namespace_token
-from tests.strategies import json_values, namespaces
+from tests.strategies import namespaces
 
 values = st.binary(max_size=200)
 

@@ -28,7 +28,7 @@ from typing import Any
 import xxhash
 
 from semcached.embeddings.base import Embedder
-from semcached.errors import ConfigurationError, InvalidRequestError
+from semcached.errors import CollectionNotFoundError, ConfigurationError, InvalidRequestError
 from semcached.index.knowledge.bm25 import BM25Index
 from semcached.index.knowledge.chunking import Chunker
 from semcached.index.knowledge.filters import validate_where, validate_where_document
@@ -79,10 +79,6 @@ log = logging.getLogger("semcached.knowledge")
 DEFAULT_COLLECTION = "default"
 
 
-class CollectionNotFoundError(InvalidRequestError):
-    """A read named a knowledge collection that does not exist (``field`` is "collection")."""
-
-
 class KnowledgeBase:
     """Documents in, search out: chunked, embedded, stored in ChromaDB, searched hybrid.
 
@@ -124,14 +120,15 @@ class KnowledgeBase:
     ) -> None:
         if settings is None and (embedder is None or backend is None):
             settings = Settings()
-        from semcached import factory
+        from semcached.embeddings.factory import build_embedder
+        from semcached.index.factory import build_vector_backend
 
         if embedder is None:
             assert settings is not None
-            embedder = factory.build_embedder(settings)
+            embedder = build_embedder(settings)
         if backend is None:
             assert settings is not None
-            built: Any = factory.build_vector_backend(settings)
+            built: Any = build_vector_backend(settings)
             backend = built
         if not all(hasattr(backend, attr) for attr in ("collection", "max_batch_size")):
             raise ConfigurationError(

@@ -52,6 +52,7 @@ __all__ = [
     "Search",
     "State",
     "StoreWrite",
+    "Vector",
     "begin",
     "exact_payload",
     "read_exact_payload",

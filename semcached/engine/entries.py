@@ -32,7 +32,12 @@ from semcached.index.vector.base import Metadata, VectorBackend, VectorIndex
 from semcached.index.vector.chroma import collection_name
 from semcached.policy.decision import Candidate
 
-__all__ = ["NO_EXPIRY", "CacheEntry", "SemanticStore"]
+__all__ = [
+    "ENTRY_VERSION",
+    "NO_EXPIRY",
+    "CacheEntry",
+    "SemanticStore",
+]
 
 log = logging.getLogger("semcached.engine.entries")
 

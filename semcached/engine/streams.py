@@ -25,7 +25,9 @@ __all__ = [
     "AsyncStreamResult",
     "Replay",
     "StreamResult",
+    "aiterate",
     "is_recorded_stream",
+    "iterate",
     "recorded_stream",
     "replayed_events",
 ]

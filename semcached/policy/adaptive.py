@@ -42,7 +42,12 @@ from typing import Any
 
 from semcached.policy.decision import Candidate
 
-__all__ = ["AdaptiveGuard", "AdaptiveThresholds", "NamespaceState"]
+__all__ = [
+    "AdaptiveGuard",
+    "AdaptiveThresholds",
+    "NamespaceState",
+    "wilson_bound",
+]
 
 
 @dataclass(frozen=True, slots=True)

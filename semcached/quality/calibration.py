@@ -25,7 +25,14 @@ from typing import Any
 
 from semcached.quality.evaluation import Metrics, Replay, metrics_at
 
-__all__ = ["OperatingPoint", "choose_operating_point", "grid", "read_config", "write_threshold"]
+__all__ = [
+    "SCORE_GRID",
+    "OperatingPoint",
+    "choose_operating_point",
+    "grid",
+    "read_config",
+    "write_threshold",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,18 +47,23 @@ from semcached.quality.pairs import Pair, load_pairs, load_paraphrase_sets
 from semcached.settings import Settings
 
 __all__ = [
+    "CROSS_SCORES",
     "DEFAULT_THRESHOLDS",
+    "EVAL_MODEL",
     "Metrics",
+    "Mode",
     "Outcome",
     "Replay",
     "build_replay_cache",
     "evaluate_path",
     "format_report",
     "metrics_at",
+    "policy_metrics",
     "reliability",
     "replay_feedback_stream",
     "replay_pairs",
     "replay_retrieval",
+    "report_dict",
     "wilson",
 ]
 

@@ -41,7 +41,10 @@ from semcached.policy.guards.rules import VERIFIER_REPORT_FILE, score_pairs
 from semcached.quality.pairs import Pair
 
 __all__ = [
+    "HOLDOUT_FILE",
     "METADATA_FILE",
+    "MIN_TRAIN_PAIRS",
+    "Progress",
     "TrainingOptions",
     "TrainingReport",
     "default_base_model",

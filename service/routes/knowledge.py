@@ -24,7 +24,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from semcached.embeddings.base import Embedder
-from semcached.index.knowledge.base import CollectionNotFoundError, KnowledgeBase
+from semcached.errors import CollectionNotFoundError
+from semcached.index.knowledge.base import KnowledgeBase
 from semcached.index.knowledge.search import MAX_CHUNKS_PER_ITEM, MAX_K, MAX_QUERY_CHARS
 from semcached.index.knowledge.store import check_collection_name
 from semcached.service.auth import Caller, caller_namespace, get_caller

@@ -57,6 +57,7 @@ log = logging.getLogger("semcached.policy.guards.rules")
 
 __all__ = [
     "GUARD_NAMES",
+    "VERIFIER_REPORT_FILE",
     "CrossEncoderGuard",
     "DateGuard",
     "EntityGuard",
@@ -68,6 +69,7 @@ __all__ = [
     "WordOrderGuard",
     "default_guards",
     "score_pairs",
+    "swapped_pair",
 ]
 
 # -- the checks -------------------------------------------------------------------------------

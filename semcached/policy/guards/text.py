@@ -13,7 +13,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-__all__ = ["STOPWORDS", "Text", "analyze", "fmt", "stem"]
+__all__ = [
+    "ALIASES",
+    "AMBIGUOUS_UNITS",
+    "MONTHS",
+    "NEGATIONS",
+    "NUMBER_WORDS",
+    "OPPOSITES",
+    "PERIODS",
+    "QUESTION_CLASSES",
+    "RELATIVE_DAYS",
+    "RELATIVE_MODIFIERS",
+    "SCALES",
+    "STOPWORDS",
+    "TOKEN",
+    "UNITS",
+    "WEEKDAYS",
+    "Text",
+    "analyze",
+    "fmt",
+    "stem",
+    "words",
+]
 
 
 def words(text: str) -> list[str]:
