@@ -39,6 +39,13 @@ class Upstream:
     # Each queued failure is used by one call: ("status", 500) | ("error_event", 0) | ("cut", 0)
     failures: list[tuple[str, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # While set, every call is received (and counted) but not answered until released.
+    gate: threading.Event | None = None
+
+    def hold(self) -> threading.Event:
+        """Hold every call open until the returned event is set (bounded by 30 s)."""
+        self.gate = threading.Event()
+        return self.gate
 
     def fail_next(self, kind: str = "status", value: int = 500) -> None:
         with self.lock:
@@ -110,6 +117,9 @@ def build_upstream_app(state: Upstream) -> FastAPI:
     async def chat(request: Request) -> Response:
         body = await request.json()
         number, failure = state._take(body, dict(request.headers))
+        gate = state.gate
+        if gate is not None:
+            await asyncio.to_thread(gate.wait, 30)
         if failure is not None and failure[0] == "status":
             return JSONResponse(
                 {"error": {"message": "upstream exploded", "type": "server_error", "code": None}},

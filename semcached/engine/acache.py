@@ -157,7 +157,8 @@ class AsyncSemanticCache:
         state: State = begin(plan)
         while not isinstance(state, Finished):
             state = state.next(await self._run(state, timings))
-        if state.warm is not None and self.steps.exact_store.blocking:
+        shared = self.steps.adaptive is not None and self.steps.adaptive.shared is not None
+        if (state.warm is not None or shared) and self.steps.exact_store.blocking:
             lookup = await self._in_pool("exact", self.steps.finished, state, timings)
             if isinstance(lookup, Failure):
                 lookup = state.lookup

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from semcached.embeddings.base import Embedder
+from semcached.engine.adaptive_state import ExactStoreAdaptiveState
 from semcached.engine.core import Finished, Plan, begin
 from semcached.engine.entries import SemanticStore
 from semcached.engine.flights import Flight, Flights, lead_or_follow
@@ -58,6 +60,8 @@ class SemanticCache:
     an embedded ChromaDB under ``SEMCACHED_DATA_DIR`` (or a server with ``SEMCACHED_CHROMA_URL``)
     and the packaged all-MiniLM-L6-v2.
 
+    ``clock`` (epoch seconds) dates entries and expires them; tests pass a fake one.
+
     Example::
 
         cache = SemanticCache()
@@ -84,6 +88,7 @@ class SemanticCache:
         nondeterministic: NondeterministicPolicy | None = None,
         guards: Sequence[Guard] | None = None,
         adaptive: AdaptiveThresholds | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         needs_settings = settings is None and None in (embedder, exact_store, vector_backend)
         if needs_settings:
@@ -123,6 +128,9 @@ class SemanticCache:
         self.stop_at_veto = cfg.verifier.stop_at_veto if cfg else True
         if self.adaptive is not None:
             self.guards.append(self.adaptive.guard())
+            if self.adaptive.shared is None and self.exact_store.blocking:
+                # A shared exact store (Redis): replicas learn from each other's feedback.
+                self.adaptive.share(ExactStoreAdaptiveState(self.exact_store))
         self.semantic = SemanticStore(
             backend,
             model_id=self.embedder.model_id,
@@ -130,6 +138,7 @@ class SemanticCache:
             max_entries=_pick(
                 max_entries_per_namespace, cfg.max_entries_per_namespace if cfg else None, 100_000
             ),
+            clock=clock,
         )
         self.stats = CacheStats()
         self.flights = Flights()
@@ -142,6 +151,7 @@ class SemanticCache:
             top_k=self.top_k,
             ttl_s=self.ttl_s,
             adaptive=self.adaptive,
+            clock=clock,
         )
 
     # -- planning (pure) --------------------------------------------------------------------

@@ -37,7 +37,17 @@ class FlightAbandonedError(Exception):
 class Flight:
     """One in-flight call or stream, shared by everyone who asked for its key."""
 
-    __slots__ = ("_cond", "_waiters", "abandoned", "done", "error", "events", "key", "result")
+    __slots__ = (
+        "_cond",
+        "_waiters",
+        "abandoned",
+        "done",
+        "error",
+        "events",
+        "followers",
+        "key",
+        "result",
+    )
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
@@ -48,6 +58,7 @@ class Flight:
         self.abandoned = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.followers = 0  # callers that joined it after the leader
 
     # -- the leader -----------------------------------------------------------------------------
 
@@ -155,6 +166,7 @@ class Flights:
         with self._lock:
             flight = self._table.get(key)
             if flight is not None and not flight.done:
+                flight.followers += 1
                 return flight, False
             flight = self._table[key] = Flight(key)
             return flight, True
@@ -164,6 +176,11 @@ class Flights:
         with self._lock:
             if self._table.get(flight.key) is flight:
                 del self._table[flight.key]
+
+    def get(self, key: Hashable) -> Flight | None:
+        """The flight of ``key`` in progress, if any (to observe it, e.g. in tests)."""
+        with self._lock:
+            return self._table.get(key)
 
     def __len__(self) -> int:
         with self._lock:

@@ -69,7 +69,9 @@ class Steps:
         top_k: int,
         ttl_s: float | None = None,
         adaptive: AdaptiveThresholds | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.ttl_s = self.check_ttl(ttl_s) if ttl_s is not None else None
         self.exact_store = exact_store
         self.embedder = embedder
@@ -167,7 +169,7 @@ class Steps:
         """
         ttl = self.check_ttl(ttl_s)
         write = store_plan(
-            plan.canon, plan.policy, response, ttl_s=ttl, now=time.time(), vector=vector
+            plan.canon, plan.policy, response, ttl_s=ttl, now=self.clock(), vector=vector
         )
         if plan.policy == "bypass":
             self.stats.incr("store.skipped")
@@ -223,10 +225,10 @@ class Steps:
         expires = candidate.metadata.get("expires_at")
         ttl = None
         if isinstance(expires, int | float) and expires < NO_EXPIRY:
-            ttl = max(0.001, float(expires) - time.time())
+            ttl = max(0.001, float(expires) - self.clock())
         if candidate.raw_response is None:
             return
-        created = candidate.metadata.get("created_at", time.time())
+        created = candidate.metadata.get("created_at", self.clock())
         payload = exact_payload(candidate.id, candidate.raw_response, float(created))
         outcome = self.timed(
             timings,

@@ -15,7 +15,12 @@ false-hit rate among the answers it would serve has an upper confidence bound (W
 the configured threshold applies; if the evidence says the configured threshold serves too many
 wrong answers, the threshold rises. A wrong answer also raises the boundary of that one entry
 just above the similarity it was wrongly served at (the entry keeps serving closer requests).
-All state is in memory; nothing is written on the read path.
+
+State lives in memory, and, when the cache's exact store is shared (Redis), also in it through
+an :class:`AdaptiveState` (the engine plugs one in): observations, the similarity each hit was
+served at and the entries' boundaries are written through to it and read back at most every
+``refresh_s`` seconds, so every replica acts on feedback the same way, including feedback on a
+hit another replica served. Nothing is written to the vector store.
 
 This follows the idea of vCache (per-entry learned thresholds under a user-set error bound) in a
 simpler, explainable form.
@@ -34,20 +39,41 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Protocol
 
 from semcached.policy.decision import Candidate
 
 __all__ = [
     "AdaptiveGuard",
+    "AdaptiveState",
     "AdaptiveThresholds",
     "NamespaceState",
     "wilson_bound",
 ]
+
+
+class AdaptiveState(Protocol):
+    """Where replicas share what the adaptive policy learned (implemented by the engine on the
+    exact store). Every method may do IO; none may raise for a backend it can do without."""
+
+    def observations(self, namespace: str) -> list[tuple[float, bool]]: ...
+
+    def add_observation(
+        self, namespace: str, similarity: float, correct: bool, *, keep: int
+    ) -> None: ...
+
+    def served(self, entry_id: str) -> tuple[str, float] | None: ...
+
+    def record_served(self, namespace: str, entry_id: str, similarity: float) -> None: ...
+
+    def entry_floor(self, entry_id: str) -> float | None: ...
+
+    def set_entry_floor(self, entry_id: str, floor: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +135,9 @@ class AdaptiveThresholds:
         entry_margin: float = 0.002,
         compare: Callable[[Any, Any], bool] | None = None,
         remember_hits: int = 100_000,
+        shared: AdaptiveState | None = None,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not 0.0 < max_false_hit_rate < 1.0:
             raise ValueError(
@@ -139,11 +168,21 @@ class AdaptiveThresholds:
         self._served: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._remember = remember_hits
         self._lock = threading.Lock()
+        self.shared = shared
+        self.refresh_s = refresh_s
+        self._clock = clock or _monotonic
+        self._fetched: dict[str, float] = {}  # namespace -> when its observations were read
+        self._floor_checked: dict[str, float] = {}  # entry id -> when its floor was read
+
+    def share(self, state: AdaptiveState) -> None:
+        """Write what is learned through to ``state`` and read it back from there (replicas)."""
+        self.shared = state
 
     # -- the boundary -----------------------------------------------------------------------
 
     def threshold(self, namespace: str, configured: float) -> float:
         """The threshold to apply now: learned when the evidence allows, else ``configured``."""
+        self._refresh(namespace)
         with self._lock:
             learned = self._learned.get(namespace)
             observations = self._obs.get(namespace)
@@ -163,6 +202,14 @@ class AdaptiveThresholds:
 
     def entry_threshold(self, entry_id: str) -> float | None:
         """The boundary learned for one entry from wrong answers it gave, if any."""
+        shared, now = self.shared, self._clock()
+        if shared is not None and now - self._floor_checked.get(entry_id, -1e18) >= self.refresh_s:
+            found = shared.entry_floor(entry_id)
+            with self._lock:
+                self._floor_checked[entry_id] = now
+                _trim(self._floor_checked, self._remember)
+                if found is not None:
+                    self._entry_floor[entry_id] = max(self._entry_floor.get(entry_id, 0.0), found)
         return self._entry_floor.get(entry_id)
 
     def state(self, namespace: str) -> NamespaceState:
@@ -178,20 +225,27 @@ class AdaptiveThresholds:
 
     def observe(self, namespace: str, similarity: float, correct: bool) -> None:
         """Record that serving at ``similarity`` was right (or wrong) in ``namespace``."""
+        self._refresh(namespace)
         with self._lock:
             obs = self._obs.get(namespace)
             if obs is None:
                 obs = self._obs[namespace] = _Observations(self._window)
             obs.add(float(similarity), bool(correct))
             self._learned[namespace] = self._fit(obs)
+        if self.shared is not None:
+            self.shared.add_observation(
+                namespace, float(similarity), bool(correct), keep=self._window
+            )
 
     def record_hit(self, namespace: str, entry_id: str, similarity: float) -> None:
-        """Remember the similarity a hit was served at, for its feedback (memory only)."""
+        """Remember the similarity a hit was served at, for its feedback."""
         with self._lock:
             self._served[entry_id] = (namespace, float(similarity))
             self._served.move_to_end(entry_id)
             while len(self._served) > self._remember:
                 self._served.popitem(last=False)
+        if self.shared is not None:
+            self.shared.record_served(namespace, entry_id, float(similarity))
 
     def feedback(
         self, entry_id: str, *, correct: bool, namespace: str | None = None,
@@ -201,14 +255,18 @@ class AdaptiveThresholds:
         (never served by this process and none given), in which case nothing is learned."""
         with self._lock:
             served = self._served.get(entry_id)
+        if served is None and similarity is None and self.shared is not None:
+            served = self.shared.served(entry_id)  # a hit another replica served
         if similarity is None and served is None:
             return False
         ns = namespace or (served[0] if served else "default")
         sim = similarity if similarity is not None else served[1]  # type: ignore[index]
         if not correct:
             with self._lock:
-                bound = min(1.0, sim + self.entry_margin)
-                self._entry_floor[entry_id] = max(self._entry_floor.get(entry_id, 0.0), bound)
+                bound = max(self._entry_floor.get(entry_id, 0.0), min(1.0, sim + self.entry_margin))
+                self._entry_floor[entry_id] = bound
+            if self.shared is not None:
+                self.shared.set_entry_floor(entry_id, bound)
         self.observe(ns, sim, correct)
         return True
 
@@ -234,6 +292,21 @@ class AdaptiveThresholds:
         return AdaptiveGuard(self)
 
     # -- internals --------------------------------------------------------------------------
+
+    def _refresh(self, namespace: str) -> None:
+        """Read the namespace's shared observations again when they are older than
+        ``refresh_s`` (what other replicas learned)."""
+        shared, now = self.shared, self._clock()
+        if shared is None or now - self._fetched.get(namespace, -1e18) < self.refresh_s:
+            return
+        rows = shared.observations(namespace)
+        with self._lock:
+            self._fetched[namespace] = now
+            obs = _Observations(self._window)
+            for similarity, correct in rows[-self._window :]:
+                obs.add(similarity, correct)
+            self._obs[namespace] = obs
+            self._learned[namespace] = self._fit(obs)
 
     def _upper(self, wrong: int, n: int) -> float:
         return wilson_bound(wrong, n, self._z, upper=True)
@@ -271,6 +344,15 @@ class AdaptiveGuard:
                 f" it now needs {bound:.4f}"
             )
         return None
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
+def _trim(table: dict[str, float], size: int) -> None:
+    while len(table) > size:
+        del table[next(iter(table))]
 
 
 def wilson_bound(successes: int, total: int, z: float, *, upper: bool) -> float:

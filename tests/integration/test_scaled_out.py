@@ -11,7 +11,7 @@ from semcached import SemanticCache, Settings
 from semcached.embeddings import Embedder
 from semcached.factory import build_exact_store, build_vector_backend
 from semcached.index import ChromaBackend, MemoryExactStore, RedisExactStore
-from tests.test_engine import PASSWORD, Provider, ask
+from tests.helpers import PASSWORD, Provider, ask
 
 
 def test_replicas_share_redis_and_chroma_server(

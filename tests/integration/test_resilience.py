@@ -13,8 +13,8 @@ import pytest
 from semcached import SemanticCache
 from semcached.embeddings import Embedder
 from semcached.index import ChromaBackend, MemoryExactStore, RedisExactStore
+from tests.helpers import PASSWORD, Provider, ask
 from tests.servers import RedisProcess, chroma_server
-from tests.test_engine import PASSWORD, Provider, ask
 
 
 def test_redis_stopped_mid_run_without_a_failed_call(

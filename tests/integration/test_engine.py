@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,47 +17,8 @@ from semcached import (
 )
 from semcached.embeddings import Embedder
 from semcached.index import ChromaBackend, ExactStore
+from tests.helpers import PASSWORD, Provider, ask
 from tests.recording import RecordingBackend
-
-PASSWORD = "How do I reset my password?"
-
-
-def ask(
-    question: str, *, model: str = "gpt-4o", system: str | None = None, **params: Any
-) -> dict[str, Any]:
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": question})
-    return {"model": model, "temperature": 0, "messages": messages, **params}
-
-
-class Provider:
-    """A provider call that counts how often it ran."""
-
-    def __init__(
-        self,
-        answer: Any = None,
-        error: Exception | None = None,
-        wait_for: Callable[[], bool] | None = None,
-    ) -> None:
-        self.calls = 0
-        self.answer = answer
-        self.error = error
-        self.wait_for = wait_for
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Any:
-        with self._lock:
-            self.calls += 1
-        if self.wait_for is not None:
-            # Hold the call open until the test's condition holds (bounded, so a bug fails
-            # the test instead of hanging it).
-            deadline = time.monotonic() + 30
-            while not self.wait_for():
-                assert time.monotonic() < deadline, "the provider's wait condition never held"
-                time.sleep(0.01)
-        if self.error is not None:
-            raise self.error
-        return self.answer if self.answer is not None else {"answer": f"call {self.calls}"}
 
 
 def misses(cache: SemanticCache) -> int:
@@ -162,20 +121,6 @@ def test_nothing_is_written_on_a_hit(cache: SemanticCache, backend: RecordingBac
     for question in [PASSWORD, "How can I reset my password?", "Unrelated question?"] * 3:
         cache.lookup(ask(question))
     assert backend.writes == writes
-
-
-def test_ttl_expires_entries_in_both_layers(cache: SemanticCache) -> None:
-    # The first write creates the collection (slow); do it before the short-lived entry.
-    cache.store(ask("How do I delete my account?"), {"answer": "kept"})
-    cache.store(ask(PASSWORD), {"answer": "short-lived"}, ttl_s=1.5)
-    assert cache.lookup(ask(PASSWORD)).hit
-    time.sleep(2.0)
-    assert not cache.lookup(ask(PASSWORD)).hit
-    assert not cache.lookup(ask("How can I reset my password?")).hit
-    assert cache.count() == 2
-    assert cache.sweep() == 1
-    assert cache.count() == 1
-    assert cache.lookup(ask("How do I delete my account?")).hit
 
 
 def test_max_entries_evicts_the_oldest(

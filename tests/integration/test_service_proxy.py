@@ -237,23 +237,43 @@ def test_per_call_headers(
     assert other_ns.headers["X-Semcached-Cache"] == "miss"
 
 
+def _metrics(http: httpx.Client) -> dict[str, float]:
+    """Every sample of /metrics, by its full name with labels."""
+    samples: dict[str, float] = {}
+    for line in http.get("/metrics").text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
 def test_metrics_count_hits_misses_tokens_and_upstream_errors(
     http: httpx.Client, upstream: Upstream
 ) -> None:
+    """Each outcome moves its own counter by exactly what happened."""
+    before = _metrics(http)
     url = "/v1/chat/completions"
     http.post(url, json=chat(PASSWORD))
     http.post(url, json=chat(PASSWORD))
     http.post(url, json=chat(PARAPHRASE))
     upstream.fail_next("status", 503)
     http.post(url, json=chat(OTHER))
-    text = http.get("/metrics").text
-    assert 'semcached_cache_hits_total{kind="exact"}' in text
-    assert 'semcached_cache_hits_total{kind="semantic"}' in text
-    assert "semcached_cache_misses_total" in text
-    assert 'semcached_tokens_saved_total{kind="semantic"}' in text
-    assert 'semcached_upstream_errors_total{reason="http_503"}' in text
-    assert 'semcached_stage_latency_seconds_bucket{le="+Inf",stage="embed"}' in text
-    assert "semcached_false_hit_reports_total" in text
+    after = _metrics(http)
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    assert delta('semcached_cache_hits_total{kind="exact"}') == 1
+    assert delta('semcached_cache_hits_total{kind="semantic"}') == 1
+    assert delta("semcached_cache_misses_total") == 2
+    assert delta('semcached_tokens_saved_total{kind="exact"}') == 30  # usage.total_tokens
+    assert delta('semcached_tokens_saved_total{kind="semantic"}') == 30
+    assert delta('semcached_upstream_errors_total{reason="http_503"}') == 1
+    assert delta('semcached_proxy_responses_total{cache="miss"}') == 1
+    assert delta('semcached_proxy_responses_total{cache="upstream_error"}') == 1
+    assert delta("semcached_provider_calls_total") == 2
+    assert delta('semcached_stage_latency_seconds_count{stage="embed"}') >= 2
+    assert delta("semcached_false_hit_reports_total") == 0
     stats = http.get("/v1/stats").json()
     assert stats["tokens_saved"] >= 60
 
@@ -283,22 +303,83 @@ def test_upstream_unreachable_is_a_json_502_and_no_upstream_is_a_503(
     assert "SEMCACHED_UPSTREAM_URL" in reply.json()["error"]["fix"]
 
 
+def _followers(service: Service, kind: str, ns: str, question: str, **params: Any) -> int:
+    key = service.cache.canonicalize(chat(question, **params), ns).exact_key
+    flight = service.cache.flights.get((kind, key))
+    return -1 if flight is None else flight.followers
+
+
+def _wait(condition: Any, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
 def test_concurrent_identical_requests_make_one_upstream_call(
     service: Service, ns: str, upstream: Upstream
 ) -> None:
+    """Five identical requests arriving while the upstream holds the first one open make one
+    upstream call, and all five get its answer."""
     import asyncio
+
+    release = upstream.hold()
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(
-            base_url=service.url, headers={"X-Semcached-Namespace": ns}
+            base_url=service.url, headers={"X-Semcached-Namespace": ns}, timeout=60
         ) as client:
-            return await asyncio.gather(
-                *(client.post("/v1/chat/completions", json=chat(OTHER)) for _ in range(5))
-            )
+            calls = [
+                asyncio.create_task(client.post("/v1/chat/completions", json=chat(OTHER)))
+                for _ in range(5)
+            ]
+            await asyncio.to_thread(_wait, lambda: _followers(service, "call", ns, OTHER) == 4)
+            release.set()
+            return await asyncio.gather(*calls)
 
     replies = asyncio.run(burst())
     assert {r.status_code for r in replies} == {200}
     assert len({json.dumps(r.json(), sort_keys=True) for r in replies}) == 1
+    assert sorted(r.headers["X-Semcached-Cache"] for r in replies) == ["coalesced"] * 4 + ["miss"]
+    assert upstream.count == 1
+
+
+def test_concurrent_identical_streams_share_one_upstream_stream(
+    service: Service, ns: str, upstream: Upstream
+) -> None:
+    """Twins of a streamed miss receive the leader's events (every one, from the first) from a
+    single upstream stream; the stream is then stored and replayed."""
+    import asyncio
+
+    release = upstream.hold()
+    body = chat(OTHER, stream=True)
+
+    async def burst() -> list[bytes]:
+        async with httpx.AsyncClient(
+            base_url=service.url, headers={"X-Semcached-Namespace": ns}, timeout=60
+        ) as client:
+
+            async def read() -> bytes:
+                reply = await client.post("/v1/chat/completions", json=body)
+                assert reply.status_code == 200
+                return reply.content
+
+            calls = [asyncio.create_task(read()) for _ in range(4)]
+            await asyncio.to_thread(
+                _wait, lambda: _followers(service, "stream", ns, OTHER, stream=True) == 3
+            )
+            release.set()
+            return await asyncio.gather(*calls)
+
+    bodies = asyncio.run(burst())
+    assert len(set(bodies)) == 1 and bodies[0].endswith(b"data: [DONE]\n\n")
+    assert upstream.count == 1
+    replay = httpx.post(
+        f"{service.url}/v1/chat/completions", json=body, headers={"X-Semcached-Namespace": ns}
+    )
+    assert replay.headers["X-Semcached-Cache"] == "exact" and replay.content == bodies[0]
     assert upstream.count == 1
 
 

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "hit_rate_tuning.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "hit_rate_tuning.ipynb"
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
