@@ -44,7 +44,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.embeddings.store import PersistentEmbedder
-from semcached.policy.guards.rules import CrossEncoderGuard, default_guards
+from semcached.policy.guards import CrossEncoderGuard, default_guards
 from semcached.quality.calibration import choose_operating_point
 from semcached.quality.evaluation import (
     Replay,

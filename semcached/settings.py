@@ -35,6 +35,8 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "DEFAULT_MIN_SCORE",
+    "DEFAULT_STOP_AT_VETO",
     "DEFAULT_THRESHOLD",
     "AdaptiveOptions",
     "ChromaOptions",
@@ -52,6 +54,10 @@ __all__ = [
 # 77% -> 18%. Figures and how to rerun: the README's "Choosing the threshold"
 # (`python benchmarks/quality.py --data ../shared/data`).
 DEFAULT_THRESHOLD = 0.94
+# The pair model's minimum score to serve a candidate, and whether a veto of the closest
+# candidate ends the search (see the README's "Choosing the threshold").
+DEFAULT_MIN_SCORE = 0.5
+DEFAULT_STOP_AT_VETO = True
 
 NondeterministicPolicy = Literal["cache", "exact_only", "bypass"]
 
@@ -100,15 +106,31 @@ class VerifierOptions(BaseModel):
     enabled: bool = Field(default=True, description="Run the verifier on every lookup.")
     checks: list[str] | None = Field(
         default=None,
-        description="Which checks (names in semcached.policy.guards.rules.GUARD_NAMES); all.",
+        description="Which checks (names in semcached.policy.guards.GUARD_NAMES); all.",
     )
     cross_encoder_path: Path | None = Field(
         default=None, description="A local cross-encoder model directory (optional, slower)."
     )
     cross_encoder_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     stop_at_veto: bool = Field(
-        default=True, description="A veto of the closest candidate is a miss (no fallback)."
+        default=DEFAULT_STOP_AT_VETO,
+        description="A veto of the closest candidate is a miss (no fallback).",
     )
+    model: bool = Field(
+        default=True, description="Judge candidates with the pair model (the packaged one)."
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="An exported pair model directory instead of the packaged one "
+        "(what `semcached train-verifier` writes).",
+    )
+    min_score: float = Field(
+        default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0, description="The pair model's score to serve."
+    )
+    max_candidates: int = Field(
+        default=3, ge=1, le=20, description="How many of the closest candidates are judged."
+    )
+    threads: int = Field(default=1, ge=1, le=64, description="Threads of the pair model.")
 
 
 class AdaptiveOptions(BaseModel):

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from semcached.engine.cache import Request, SemanticCache
 from semcached.engine.core import (
+    AskJudge,
     Decide,
     Embed,
     Failure,
@@ -147,7 +148,7 @@ class AsyncSemanticCache:
                 return await self._in_pool("embed", self.steps.run, state, timings)
             case Search():
                 return await self._in_pool("vector", self.steps.run, state, timings)
-            case Decide():
+            case Decide() | AskJudge():
                 return await self._in_pool("decide", self.steps.run, state, timings)
             case Finished():
                 raise ValueError("a finished lookup has no step left to run")

@@ -14,13 +14,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from semcached.embeddings.base import Embedder
 from semcached.engine.adaptive_state import ExactStoreAdaptiveState
 from semcached.engine.core import Finished, Plan, begin
 from semcached.engine.entries import SemanticStore
 from semcached.engine.flights import Flight, Flights, lead_or_follow
+from semcached.engine.judge import Judge
 from semcached.engine.results import (
     CallResult,
     FeedbackResult,
@@ -41,9 +42,16 @@ from semcached.errors import InvalidRequestError
 from semcached.index.exact.base import ExactStore
 from semcached.index.vector.base import VectorBackend
 from semcached.policy.adaptive import AdaptiveThresholds
-from semcached.policy.decision import Candidate, Decision, Guard, decide
+from semcached.policy.decision import Candidate, Decision, Guard
+from semcached.policy.verifier import PairScorer, Verifier
 from semcached.request import CanonicalRequest, ChatRequest, canonicalize
-from semcached.settings import DEFAULT_THRESHOLD, NondeterministicPolicy, Settings
+from semcached.settings import (
+    DEFAULT_MIN_SCORE,
+    DEFAULT_STOP_AT_VETO,
+    DEFAULT_THRESHOLD,
+    NondeterministicPolicy,
+    Settings,
+)
 
 __all__ = ["CallResult", "LookupResult", "Request", "SemanticCache", "Source"]
 
@@ -89,6 +97,10 @@ class SemanticCache:
         guards: Sequence[Guard] | None = None,
         adaptive: AdaptiveThresholds | None = None,
         clock: Callable[[], float] = time.time,
+        scorer: PairScorer | Literal[False] | None = None,
+        min_score: float | None = None,
+        judge: Judge | None = None,
+        judge_band: float | None = None,
     ) -> None:
         needs_settings = settings is None and None in (embedder, exact_store, vector_backend)
         if needs_settings:
@@ -125,7 +137,7 @@ class SemanticCache:
         self.guards: list[Guard] = list(guards) if guards is not None else _default_guards(cfg)
         self.adaptive = adaptive if adaptive is not None else _default_adaptive(cfg)
         # After a veto of the closest candidate, do not fall back to a farther one.
-        self.stop_at_veto = cfg.verifier.stop_at_veto if cfg else True
+        self.stop_at_veto = cfg.verifier.stop_at_veto if cfg else DEFAULT_STOP_AT_VETO
         if self.adaptive is not None:
             self.guards.append(self.adaptive.guard())
             if self.adaptive.shared is None and self.exact_store.blocking:
@@ -142,6 +154,18 @@ class SemanticCache:
         )
         self.stats = CacheStats()
         self.flights = Flights()
+        # guards given and no scorer: exactly those guards (tests, replays); scorer=False: none.
+        chosen = _default_scorer(cfg, explicit=guards is not None) if scorer is None else scorer
+        self.judge = judge
+        options = cfg.verifier if cfg else None
+        self.verifier = Verifier(
+            self.guards,
+            scorer=chosen or None,
+            min_score=_pick(min_score, options.min_score if options else None, DEFAULT_MIN_SCORE),
+            max_candidates=options.max_candidates if options else 3,
+            stop_at_veto=self.stop_at_veto,
+            judge_band=_pick(judge_band, 0.0) if judge is not None else 0.0,
+        )
         self.steps = Steps(
             exact_store=self.exact_store,
             embedder=self.embedder,
@@ -152,6 +176,7 @@ class SemanticCache:
             ttl_s=self.ttl_s,
             adaptive=self.adaptive,
             clock=clock,
+            judge=judge,
         )
 
     # -- planning (pure) --------------------------------------------------------------------
@@ -197,6 +222,7 @@ class SemanticCache:
             policy=self.policy_for(canon),
             top_k=self.top_k,
             skip_lookup=skip_lookup,
+            judge=self.judge is not None,
         )
 
     def policy_for(self, canon: CanonicalRequest) -> NondeterministicPolicy:
@@ -204,7 +230,8 @@ class SemanticCache:
         return "cache" if canon.is_deterministic else self.nondeterministic
 
     def _decide(self, text: str, candidates: Sequence[Candidate], threshold: float) -> Decision:
-        return decide(text, candidates, threshold, self.guards, stop_at_veto=self.stop_at_veto)
+        self.verifier.stop_at_veto = self.stop_at_veto  # replays may change it on the cache
+        return self.verifier.decide(text, candidates, threshold)
 
     # -- lookup -----------------------------------------------------------------------------
 
@@ -439,7 +466,7 @@ class SemanticCache:
 
 
 def _default_guards(settings: Settings | None) -> list[Guard]:
-    from semcached.policy.guards.rules import default_guards
+    from semcached.policy.guards import default_guards
 
     if settings is None:
         return default_guards()
@@ -451,6 +478,25 @@ def _default_guards(settings: Settings | None) -> list[Guard]:
         cross_encoder_path=options.cross_encoder_path,
         cross_encoder_min_score=options.cross_encoder_min_score,
     )
+
+
+def _default_scorer(settings: Settings | None, *, explicit: bool) -> PairScorer | None:
+    """The pair model as configured: the packaged one unless settings say otherwise; none when
+    the caller chose its own guards (and no scorer) or the verifier is off."""
+    if explicit and settings is None:
+        return None
+    options = settings.verifier if settings is not None else None
+    if options is not None and (not options.enabled or not options.model):
+        return None
+    from semcached.embeddings.pair_scorer import OnnxPairScorer, packaged_verifier_dir
+
+    path = options.model_path if options is not None else None
+    if path is not None:
+        return OnnxPairScorer(path, threads=options.threads if options else 1)
+    if not (packaged_verifier_dir() / "tokenizer.json").is_file():
+        log.warning("the packaged pair model is missing; the verifier runs its rules only")
+        return None
+    return OnnxPairScorer.packaged(threads=options.threads if options else 1)
 
 
 def _default_adaptive(settings: Settings | None) -> AdaptiveThresholds | None:

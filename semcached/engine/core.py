@@ -38,11 +38,13 @@ from numpy.typing import NDArray
 from semcached import jsonio
 from semcached.engine.entries import CacheEntry
 from semcached.engine.results import LookupResult
-from semcached.policy.decision import Candidate, Decision, HitKind, MissReason
+from semcached.policy.decision import Candidate, Decision, HitKind, MissReason, Rejection
+from semcached.policy.segments import retrieval_text
 from semcached.request import CanonicalRequest
 from semcached.settings import NondeterministicPolicy
 
 __all__ = [
+    "AskJudge",
     "Decide",
     "Embed",
     "Failure",
@@ -71,6 +73,7 @@ class Plan:
     policy: NondeterministicPolicy  # for this request: "cache" when it is deterministic
     top_k: int
     skip_lookup: bool = False
+    judge: bool = False  # a judge may settle a candidate the verifier is unsure about
 
     def result(self, *, hit: bool = False, **changes: Any) -> LookupResult:
         return LookupResult(
@@ -147,7 +150,9 @@ class Embed:
 
     @property
     def text(self) -> str:
-        return self.plan.canon.text
+        """What is embedded: the prompt, or for a long one its start and end, where tasks and
+        questions sit (the model would read only the first 256 tokens)."""
+        return retrieval_text(self.plan.canon.text)
 
     def next(self, outcome: Vector | Failure) -> State:
         if isinstance(outcome, Failure):
@@ -205,36 +210,80 @@ class Decide:
         return self.plan.canon.text
 
     def next(self, decision: Decision) -> State:
-        plan, candidate = self.plan, decision.candidate
-        if decision.hit and candidate is not None:
-            try:
-                response = candidate.answer()
-            except ValueError:  # a corrupt stored answer: never served, fail open
-                return _finish(plan, (*self.failed, "vector_index"), MissReason.BACKEND_ERROR)
-            lookup = plan.result(
+        if not decision.hit and decision.uncertain is not None and self.plan.judge:
+            return AskJudge(self.plan, self.vector, decision, self.failed)
+        return _decided(self.plan, self.vector, decision, self.failed)
+
+
+@dataclass(frozen=True, slots=True)
+class AskJudge:
+    """Ask the optional judge about the candidate the verifier was unsure of (IO: an LLM)."""
+
+    plan: Plan
+    vector: Vector
+    decision: Decision
+    failed: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> tuple[str, str]:
+        """(the cached request's text, the query's text), as the judge reads them."""
+        assert self.decision.uncertain is not None
+        return self.decision.uncertain.text, self.plan.canon.text
+
+    def next(self, verdict: bool | Failure | None) -> State:
+        decision, candidate = self.decision, self.decision.uncertain
+        if verdict is True and candidate is not None:
+            note = Rejection(candidate.id, candidate.similarity, "judge", "the judge said yes")
+            served = replace(
+                decision,
                 hit=True,
                 kind=HitKind.SEMANTIC,
-                response=response,
-                entry_id=candidate.id,
-                similarity=candidate.similarity,
-                candidate_text=candidate.text,
-                decision=decision,
-                failed_backends=self.failed,
-                created_at=_float(candidate.metadata.get("created_at")),
+                reason=None,
+                candidate=candidate,
+                rejections=(*decision.rejections, note),
+                uncertain=None,
             )
-            return Finished(lookup, self.vector)
+            return _decided(self.plan, self.vector, served, self.failed)
+        failed = (*self.failed, "judge") if isinstance(verdict, Failure) else self.failed
+        why = "the judge said no" if verdict is False else "the judge gave no verdict"
+        if candidate is not None:
+            note = Rejection(candidate.id, candidate.similarity, "judge", why)
+            decision = replace(decision, rejections=(*decision.rejections, note))
+        return _decided(self.plan, self.vector, replace(decision, uncertain=None), failed)
+
+
+def _decided(plan: Plan, vector: Vector, decision: Decision, failed: tuple[str, ...]) -> Finished:
+    """The lookup a decision makes: the served candidate's answer, or a miss and its reason."""
+    candidate = decision.candidate
+    if decision.hit and candidate is not None:
+        try:
+            response = candidate.answer()
+        except ValueError:  # a corrupt stored answer: never served, fail open
+            return _finish(plan, (*failed, "vector_index"), MissReason.BACKEND_ERROR)
         lookup = plan.result(
-            reason=decision.reason or MissReason.NO_CANDIDATES,
+            hit=True,
+            kind=HitKind.SEMANTIC,
+            response=response,
+            entry_id=candidate.id,
+            similarity=candidate.similarity,
+            candidate_text=candidate.text,
             decision=decision,
-            similarity=decision.similarity,
-            entry_id=None if candidate is None else candidate.id,
-            candidate_text=None if candidate is None else candidate.text,
-            failed_backends=self.failed,
+            failed_backends=failed,
+            created_at=_float(candidate.metadata.get("created_at")),
         )
-        return Finished(lookup, self.vector)
+        return Finished(lookup, vector)
+    lookup = plan.result(
+        reason=decision.reason or MissReason.NO_CANDIDATES,
+        decision=decision,
+        similarity=decision.similarity,
+        entry_id=None if candidate is None else candidate.id,
+        candidate_text=None if candidate is None else candidate.text,
+        failed_backends=failed,
+    )
+    return Finished(lookup, vector)
 
 
-State = ProbeExact | Embed | Search | Decide | Finished
+State = ProbeExact | Embed | Search | Decide | AskJudge | Finished
 
 
 def begin(plan: Plan) -> State:

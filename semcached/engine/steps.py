@@ -18,6 +18,7 @@ from typing import Any, assert_never
 
 from semcached.embeddings.base import Embedder
 from semcached.engine.core import (
+    AskJudge,
     Decide,
     Embed,
     Failure,
@@ -32,18 +33,22 @@ from semcached.engine.core import (
     store_plan,
 )
 from semcached.engine.entries import NO_EXPIRY, SemanticStore
+from semcached.engine.judge import Judge
 from semcached.engine.results import LookupResult
 from semcached.engine.stats import CacheStats
 from semcached.errors import BackendError, InvalidRequestError
 from semcached.index.exact.base import ExactStore
 from semcached.policy.adaptive import AdaptiveThresholds
 from semcached.policy.decision import Candidate, Decision, MissReason
+from semcached.policy.segments import retrieval_text
 
 __all__ = ["Decider", "Steps"]
 
 log = logging.getLogger("semcached")
 
 Decider = Callable[[str, Sequence[Candidate], float], Decision]
+
+_JUDGE_CHARS = 8000  # what the judge reads of each text, at most
 
 _BACKEND_OF_STAGE = {
     "exact": "exact_store",
@@ -52,6 +57,7 @@ _BACKEND_OF_STAGE = {
     "vector": "vector_index",
     "vector_write": "vector_index",
     "decide": "verifier",
+    "judge": "judge",
 }
 
 
@@ -70,8 +76,10 @@ class Steps:
         ttl_s: float | None = None,
         adaptive: AdaptiveThresholds | None = None,
         clock: Callable[[], float] = time.time,
+        judge: Judge | None = None,
     ) -> None:
         self.clock = clock
+        self.judge = judge
         self.ttl_s = self.check_ttl(ttl_s) if ttl_s is not None else None
         self.exact_store = exact_store
         self.embedder = embedder
@@ -114,6 +122,14 @@ class Steps:
                         candidate=candidates[0] if candidates else None,
                     )
                 return outcome
+            case AskJudge():
+                judge = self.judge
+                if judge is None:
+                    return None  # no judge configured: no verdict, the candidate is not served
+                cached, query = state.texts
+                return self.timed(
+                    timings, "judge", lambda: judge.ask(cached[:_JUDGE_CHARS], query[:_JUDGE_CHARS])
+                )
             case Finished():
                 raise ValueError("a finished lookup has no step left to run")
             case _:
@@ -195,8 +211,8 @@ class Steps:
         if write.entry is not None:
             vector = write.vector
             if vector is None:
-                entry = write.entry
-                outcome = self.timed(timings, "embed", lambda: self.embedder.embed([entry.text])[0])
+                text = retrieval_text(write.entry.text)
+                outcome = self.timed(timings, "embed", lambda: self.embedder.embed([text])[0])
                 vector = None if isinstance(outcome, Failure) else outcome
             if vector is None:
                 ok = False

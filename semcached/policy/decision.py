@@ -103,6 +103,8 @@ class Decision:
     reason: MissReason | None = None
     candidate: Candidate | None = None
     rejections: tuple[Rejection, ...] = ()
+    score: float | None = None  # the pair model's score of the served (or best) candidate
+    uncertain: Candidate | None = None  # a near-accepted candidate an optional judge may check
 
     @property
     def similarity(self) -> float | None:
@@ -175,7 +177,12 @@ def describe(decision: Decision) -> str:
             case HitKind.EXACT:
                 return "exact hit: the same request was answered before"
             case HitKind.SEMANTIC:
-                return f"semantic hit: similarity {sim} >= threshold {decision.threshold:.4f}"
+                text = f"semantic hit: similarity {sim} >= threshold {decision.threshold:.4f}"
+                if decision.score is not None:
+                    text += f", verifier score {decision.score:.3f}"
+                if any(r.guard == "judge" for r in decision.rejections):
+                    text += ", confirmed by the judge"
+                return text
             case _:
                 assert_never(kind)
     reason = decision.reason or MissReason.NO_CANDIDATES

@@ -42,7 +42,7 @@ from semcached.index.exact.base import MemoryExactStore
 from semcached.index.vector.memory import MemoryVectorBackend
 from semcached.policy.adaptive import AdaptiveThresholds, wilson_bound
 from semcached.policy.decision import Guard, HitKind, MissReason
-from semcached.policy.guards.rules import CrossEncoderGuard
+from semcached.policy.guards import CrossEncoderGuard
 from semcached.quality.pairs import Pair, load_pairs, load_paraphrase_sets
 from semcached.settings import Settings
 

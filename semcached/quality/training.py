@@ -37,7 +37,7 @@ from typing import Any
 
 import xxhash
 
-from semcached.policy.guards.rules import VERIFIER_REPORT_FILE, score_pairs
+from semcached.policy.guards import VERIFIER_REPORT_FILE, score_pairs
 from semcached.quality.pairs import Pair
 
 __all__ = [
@@ -74,6 +74,8 @@ class TrainingOptions:
     seed: int = 0
     base_model: Path | None = None  # default: the packaged embedding model
     threads: int | None = None  # torch threads; default: torch's choice
+    layers: int | None = None  # keep only the first N transformer layers (smaller, faster)
+    bf16: bool = False  # train in bfloat16 autocast (faster on CPUs with AMX/AVX-512 BF16)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -88,6 +90,8 @@ class TrainingOptions:
             raise ValueError(f"max_length must be within [16, 512], got {self.max_length}")
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise ValueError(f"holdout_fraction must be within [0, 1), got {self.holdout_fraction}")
+        if self.layers is not None and not 1 <= self.layers <= 48:
+            raise ValueError(f"layers must be within [1, 48], got {self.layers}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +258,8 @@ def train_cross_encoder(
         )
     finally:
         hf_logging.set_verbosity(verbosity)
+    if options.layers is not None:
+        _keep_layers(model, options.layers)
     try:  # fail now, not after an hour of training
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / METADATA_FILE).touch()
@@ -331,7 +337,8 @@ def _fit(
                 return_tensors="pt",
             )  # fmt: skip
             target = torch.tensor([float(p.label) for p in batch])
-            logits = model(**encoded).logits.squeeze(-1)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.bf16):
+                logits = model(**encoded).logits.squeeze(-1).float()
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -344,6 +351,16 @@ def _fit(
                 progress("train", step, total_steps)
     model.eval()
     return recent
+
+
+def _keep_layers(model: Any, layers: int) -> None:
+    """Cut a BERT-family model down to its first ``layers`` transformer layers."""
+    encoder = getattr(getattr(model, model.base_model_prefix, model), "encoder", None)
+    if encoder is None or not hasattr(encoder, "layer"):
+        raise ValueError("layers= needs a BERT-family model (an encoder with .layer)")
+    if layers < len(encoder.layer):
+        encoder.layer = encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
 
 
 def _batches(pairs: Sequence[Pair], size: int, rng: random.Random) -> list[list[Pair]]:

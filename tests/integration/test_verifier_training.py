@@ -19,7 +19,7 @@ from semcached import factory
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.errors import ModelLoadError
 from semcached.policy.decision import Candidate
-from semcached.policy.guards.rules import CrossEncoderGuard
+from semcached.policy.guards import CrossEncoderGuard
 from semcached.quality.pairs import Pair, load_pairs, sample_pairs_path
 from semcached.quality.training import (
     METADATA_FILE,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from semcached.errors import ModelLoadError
 from semcached.policy.decision import Candidate, decide
-from semcached.policy.guards.rules import (
+from semcached.policy.guards import (
     GUARD_NAMES,
     CrossEncoderGuard,
     DateGuard,
@@ -248,3 +248,69 @@ def test_cross_encoder_from_a_local_directory(tmp_path: Path) -> None:
     assert "cross-encoder score" in (strict.check("a question", cand("another")) or "")
     guards = _default_guards(Settings(verifier={"cross_encoder_path": tmp_path}))
     assert guards[-1].name == "cross_encoder"
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        (
+            "Transfer $500 from account 1234 to account 5678",
+            "Transfer $500 from account 5678 to account 1234",
+        ),
+        ("Book a table for 8 people at 2 pm", "Book a table for 2 people at 8 pm"),
+        ("How long to drive 60 miles at 150 mph?", "How long to drive 150 miles at 60 mph?"),
+    ],
+)
+def test_numbers_in_other_roles_are_vetoed(query: str, cached: str) -> None:
+    """The same numbers in other roles (from/to, which noun they count) mean another request."""
+    veto = NumberGuard().check(query, Candidate("x", 0.99, cached))
+    assert veto is not None and "trade places" in veto
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("List the 5 biggest countries by area.", "What are the five largest countries by area?"),
+        ("How do I encode a string to base 64?", "How do I encode a string to base64?"),
+        ("Solve x squared minus 5x plus 6 = 0", "Solve x^2 - 5x + 6 = 0"),
+        ("Key inventions of the 19th century", "Key inventions of the 1800s"),
+        ("What is 15% of 80?", "What's 80 times 15%?"),
+    ],
+)
+def test_numbers_written_another_way_are_the_same(query: str, cached: str) -> None:
+    assert NumberGuard().check(query, Candidate("x", 0.99, cached)) is None
+
+
+def test_a_date_only_one_text_names_is_left_to_the_model() -> None:
+    """Context such as "I'm shopping this weekend" is no other date; two different years are."""
+    guard = DateGuard()
+    assert (
+        guard.check(
+            "It's my weekend off. What is 25% of 40?", Candidate("x", 0.9, "What is 25% of 40?")
+        )
+        is None
+    )
+    assert guard.check("Who won in 1990?", Candidate("x", 0.9, "Who won in 2000?")) is not None
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("What is the longest river in Africa?", "Which river is the longest in Africa?"),
+        ("Explain it in a playful, fun way.", "Explain it in a fun, playful way."),
+        ("How do I add a column to a table in SQLite?", "Add a column to an SQLite table."),
+    ],
+)
+def test_restated_modifiers_are_no_swap(query: str, cached: str) -> None:
+    """A modifier moved into a predicate or a prepositional phrase, or coordinated adjectives
+    in another order, keep the meaning: no roles were swapped."""
+    assert WordOrderGuard().check(query, Candidate("x", 0.95, cached)) is None
+
+
+def test_abbreviations_name_the_same_thing() -> None:
+    """"JS" is "JavaScript", "k8s" is "Kubernetes": no other name."""
+    guard = EntityGuard()
+    js = Candidate("x", 0.9, "JS: let vs const, what's the difference?")
+    assert guard.check("What's the difference between let and const in JavaScript?", js) is None
+    k8s = Candidate("x", 0.9, "How do I restart a pod in k8s?")
+    assert guard.check("How do I restart a pod in Kubernetes?", k8s) is None

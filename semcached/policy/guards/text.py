@@ -1,4 +1,4 @@
-"""Text analysis shared by the verifier's checks (:mod:`semcached.policy.guards.rules`): one
+"""Text analysis shared by the verifier's checks (:mod:`semcached.policy.guards`): one
 tokenizer and the hand-written word lists (stopwords, negations, numbers, dates, units, opposites,
 aliases).
 
@@ -190,6 +190,17 @@ ALIASES = {
     "uk": "britain",
     "england": "britain",
     "nyc": "york",
+    # Abbreviations users write for names: "JS" is "JavaScript".
+    "js": "javascript",
+    "ts": "typescript",
+    "py": "python",
+    "k8s": "kubernetes",
+    "pg": "postgresql",
+    "postgres": "postgresql",
+    "tf": "terraform",
+    "gh": "github",
+    "aws": "amazon",
+    "gcp": "google",
 }
 
 
