@@ -93,6 +93,7 @@ class OnnxEmbedder:
             path = default_onnx_dir(source, quantize)
             if not (path / MANIFEST_FILE).is_file():
                 self._export(source, path, quantize=quantize, allowed=export)
+                self.exported = True
             _check_layout(path, fix=f"remove it and export again with `{_EXPORT_HINT}`")
         self.path = path
         manifest = read_manifest(path)
