@@ -327,7 +327,7 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=4, help="batches of 32 per round")
     parser.add_argument("--startup-repeats", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, help="PyTorch threads (default: torch's)")
-    parser.add_argument("--onnx-threads", type=int, help="ONNX intra-op threads (default: 1)")
+    parser.add_argument("--onnx-threads", type=int, help="ONNX intra-op threads (default: 2)")
     parser.add_argument("--onnx-cache", type=Path, help=f"export cache (default ${ONNX_CACHE_ENV})")
     parser.add_argument("--sweep", action="store_true", help="also sweep ONNX session options")
     parser.add_argument("--sweep-rounds", type=int, default=10, help="rounds of the sweep")

@@ -57,8 +57,9 @@ class OnnxEmbedder:
     Thread-safe without a lock: ONNX Runtime documents ``InferenceSession.run`` as safe to call
     from several threads, and the tokenizers are never changed after construction. Concurrent
     calls share the machine's cores, so batch them (``MicroBatchingEmbedder``) rather than run
-    many at once. ``threads`` is ONNX Runtime's intra-op thread count (default 1, measured best
-    on 2 cores under load; see ``benchmarks/embedding_backends.py --sweep``).
+    many at once. ``threads`` is ONNX Runtime's intra-op thread count (default: the usable cores,
+    at most 2; see ``benchmarks/embedding_backends.py --sweep``); ``threads=1`` leaves a core to
+    the rest of a busy process at little cost on a saturated machine.
 
     Example::
 

@@ -48,7 +48,7 @@ import numpy as np
 import xxhash
 
 from semcached.embeddings.sentence_transformer import default_model_path, model_fingerprint
-from semcached.errors import ModelLoadError
+from semcached.errors import ConfigurationError, ModelLoadError
 
 __all__ = [
     "FP32_TOLERANCE",
@@ -202,7 +202,7 @@ def export_onnx(
 
 def _check_quantize(quantize: object) -> None:
     if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
+        raise ConfigurationError(f"quantize must be None or 'int8', got {quantize!r}")
 
 
 def _source_kind(source: Path) -> ModelKind:

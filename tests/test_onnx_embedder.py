@@ -30,7 +30,7 @@ from semcached.embeddings import (
 from semcached.embeddings import onnx_embedder as onnx_embedder_module
 from semcached.embeddings import onnx_export as onnx_export_module
 from semcached.embeddings.onnx_export import MANIFEST_FILE, ONNX_CACHE_ENV
-from semcached.embeddings.onnx_runtime import length_batches
+from semcached.embeddings.onnx_runtime import default_threads, length_batches
 from semcached.errors import ConfigurationError, ModelLoadError
 
 # Varied on purpose: empty and whitespace-only, punctuation, digits and units, code, non-ASCII
@@ -487,3 +487,13 @@ def test_racing_publishers_never_mix_two_exports(tmp_path: Path) -> None:
     assert (target / "model.onnx").read_text() == "second"
     assert json.loads((target / MANIFEST_FILE).read_text())["who"] == "second"
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # nothing set aside is left
+
+
+@pytest.mark.model
+def test_thread_count_is_a_constructor_argument(fp32: OnnxEmbedder) -> None:
+    assert fp32.threads == default_threads() == min(2, len(os.sched_getaffinity(0)))
+    one = OnnxEmbedder(fp32.path, threads=1)
+    assert one.threads == 1
+    assert np.abs(one.embed(TEXTS[:5]) - fp32.embed(TEXTS[:5])).max() < 1e-5
+    with pytest.raises(ConfigurationError, match="threads must be at least 1"):
+        OnnxEmbedder(fp32.path, threads=0)
