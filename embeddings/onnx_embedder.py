@@ -54,8 +54,9 @@ class OnnxEmbedder:
     :class:`SentenceTransformerEmbedder` on that model, and caches built with either backend stay
     valid. An int8 export's vectors drift (cosine about 0.99 to PyTorch's), so it gets its own.
 
-    Thread-safe without a lock: ONNX Runtime documents ``InferenceSession.run`` as safe to call
-    from several threads, and the tokenizers are never changed after construction. Concurrent
+    Thread-safe without a lock: ONNX Runtime guarantees that ``InferenceSession.run`` may be
+    called from several threads at once (on the CPU provider used here; its GPU providers' Python
+    allocators are not), and the tokenizers are never changed after construction. Concurrent
     calls share the machine's cores, so batch them (``MicroBatchingEmbedder``) rather than run
     many at once. ``threads`` is ONNX Runtime's intra-op thread count (default: the usable cores,
     at most 2; see ``benchmarks/embedding_backends.py --sweep``); ``threads=1`` leaves a core to

@@ -248,13 +248,14 @@ class OnnxEncoder:
                 path=str(model_file),
             ) from exc
         self._input_names = [node.name for node in self._session.get_inputs()]
-        for required in ("input_ids", "attention_mask"):
-            if required not in self._input_names:
-                raise ModelLoadError(
-                    f"the ONNX model {str(model_file)!r} has inputs {self._input_names}; expected "
-                    "a BERT-family encoder taking input_ids and attention_mask",
-                    path=str(model_file),
-                )
+        known = {"input_ids", "attention_mask", "token_type_ids"}
+        if not {"input_ids", "attention_mask"} <= set(self._input_names) <= known:
+            raise ModelLoadError(
+                f"the ONNX model {str(model_file)!r} has inputs {self._input_names}; expected "
+                "a BERT-family encoder taking input_ids, attention_mask and optionally "
+                "token_type_ids (as export_onnx writes it)",
+                path=str(model_file),
+            )
         outputs = self._session.get_outputs()
         chosen = outputs[0] if output_name is None else None
         for node in outputs:
