@@ -420,7 +420,7 @@ def _quantize_int8(fp32_file: Path, int8_file: Path) -> None:
     """Dynamic int8: MatMul weights quantized per output channel to 7 bits, activations per call.
 
     Measured against PyTorch on 1,000 Quora questions (cosine mean / worst): per-tensor weights
-    0.968 / 0.896, per-channel 0.994 / 0.983, per-channel 7-bit 0.993 / 0.984, at the same speed.
+    0.968 / 0.896, per-channel 0.994 / 0.983, per-channel 7-bit 0.993 / 0.983, at the same speed.
     7-bit (``reduce_range``) is what ONNX Runtime recommends for per-channel weights on CPUs
     without VNNI, where 8-bit products can saturate; the file may be copied to such a machine.
     Quantizing the embedding tables (Gather) as well saves file size, not time.

@@ -59,8 +59,8 @@ _GRAPH_LEVELS: dict[GraphOptimization, ort.GraphOptimizationLevel] = {
 
 # Measured on the 2-core reference machine (benchmarks/embedding_backends.py --sweep, and runs
 # pairing one thread against two prompt by prompt): with spinning off and a core free, two
-# intra-op threads were 10-30% faster on one prompt and up to 1.4 times as fast on batches; on
-# a saturated machine (load average 4-7) the two were within 15% of each other either way.
+# intra-op threads were 10-35% faster on one prompt and faster on batches in most runs; on a
+# saturated machine (load average 4-7) the two were within 15% of each other either way.
 # More than two was not measured, so more is not the default.
 MAX_DEFAULT_THREADS = 2
 
