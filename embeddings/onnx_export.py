@@ -15,7 +15,9 @@ The exporter is torch's TorchScript-based one (``torch.onnx.export(..., dynamo=F
 torch 2.13 the default dynamo exporter needs the ``onnxscript`` package, which semcached does not
 otherwise need, while the TorchScript exporter works offline with what is installed, exports in
 about a second instead of eight, writes one self-contained file instead of a graph plus an
-external-data file, and its graph runs as fast on ONNX Runtime (measured, see the README). Every
+external-data file, and its graph ran at least as fast on ONNX Runtime when both were measured
+(it is deprecated since torch 2.9: should a later torch drop it, ``dynamo=True`` with
+``onnxscript`` installed is the replacement, checked by the same probes). Every
 export is checked before it is published: fp32 must reproduce the PyTorch vectors (or logits) to
 within :data:`FP32_TOLERANCE` on a fixed set of probe texts, or the export fails.
 
@@ -30,15 +32,12 @@ file. Run it from the shell::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import errno
 import json
+import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import xxhash
 
+from semcached.embeddings.atomic_dir import publish_dir, staging_dir
 from semcached.embeddings.sentence_transformer import default_model_path, model_fingerprint
 from semcached.errors import ConfigurationError, ModelLoadError
 
@@ -77,7 +77,6 @@ FP32_TOLERANCE = 1e-4
 INT8_MIN_COSINE = 0.9
 
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
-_STALE_STAGING_S = 24 * 3600
 
 # What every export is checked on: short, empty, punctuation only, non-ASCII, and longer than the
 # model's window (so truncation is exercised); batched together, so padding is exercised too.
@@ -185,18 +184,9 @@ def export_onnx(
             "another --out directory",
             path=str(target),
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(target)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    )
-    _chmod_like_mkdir(staging)
-    try:
+    with staging_dir(target) as staging:
         _export_into(source, staging, kind=kind, quantize=quantize)
-        _fsync_tree(staging)
-        _publish(staging, target, overwrite=overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        publish_dir(staging, target, overwrite=overwrite, marker=MANIFEST_FILE)
     return target
 
 
@@ -416,6 +406,13 @@ def _classifier_max_length(source: Path) -> int:
         return 128
 
 
+class _NoPreprocessingHint(logging.Filter):
+    """quantize_dynamic logs advice for static quantization on the root logger; not for us."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
 def _quantize_int8(fp32_file: Path, int8_file: Path) -> None:
     """Dynamic int8: MatMul weights quantized per output channel to 7 bits, activations per call.
 
@@ -427,14 +424,19 @@ def _quantize_int8(fp32_file: Path, int8_file: Path) -> None:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        fp32_file,
-        int8_file,
-        op_types_to_quantize=["MatMul"],
-        per_channel=True,
-        reduce_range=True,
-        weight_type=QuantType.QInt8,
-    )
+    hint = _NoPreprocessingHint()
+    logging.getLogger().addFilter(hint)
+    try:
+        quantize_dynamic(
+            fp32_file,
+            int8_file,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            reduce_range=True,
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        logging.getLogger().removeFilter(hint)
 
 
 def _verify(
@@ -515,60 +517,6 @@ def _replaceable(target: Path) -> bool:
     if not target.is_dir():
         return False
     return (target / MANIFEST_FILE).is_file() or not any(target.iterdir())
-
-
-def _publish(staging: Path, target: Path, *, overwrite: bool) -> None:
-    """Rename ``staging`` to ``target``: atomic on one file system, so never half there."""
-    try:
-        os.rename(staging, target)  # replaces an empty directory, fails on a full one
-    except OSError as exc:
-        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-            raise
-        if not overwrite and (target / MANIFEST_FILE).is_file():
-            return  # another process published first: keep its export, drop ours
-        # Move the old export aside first; a reader that already loaded it keeps its copy in
-        # memory, and one that looks in between sees no export (and exports itself).
-        aside = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-        os.rename(target, aside)
-        os.rename(staging, target)
-        shutil.rmtree(aside, ignore_errors=True)
-    _fsync_dir(target.parent)
-
-
-def _chmod_like_mkdir(path: Path) -> None:
-    """mkdtemp makes the folder private (0700); give it the mode a plain mkdir would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o777 & ~umask)
-
-
-def _remove_stale_staging(target: Path) -> None:
-    """Drop leftovers of exports killed mid-way (older than a day, so never a running one)."""
-    cutoff = time.time() - _STALE_STAGING_S
-    for leftover in target.parent.glob(f".{target.name}.*"):
-        with contextlib.suppress(OSError):
-            if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
-                shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _fsync_tree(root: Path) -> None:
-    """Flush every file and folder to disk before the rename makes them visible."""
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-        elif path.is_dir():
-            _fsync_dir(path)
-    _fsync_dir(root)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from semcached.embeddings import (
 )
 from semcached.embeddings import onnx_embedder as onnx_embedder_module
 from semcached.embeddings import onnx_export as onnx_export_module
+from semcached.embeddings.atomic_dir import publish_dir
 from semcached.embeddings.onnx_export import MANIFEST_FILE, ONNX_CACHE_ENV
 from semcached.embeddings.onnx_runtime import default_threads, length_batches
 from semcached.errors import ConfigurationError, ModelLoadError
@@ -480,10 +481,10 @@ def test_racing_publishers_never_mix_two_exports(tmp_path: Path) -> None:
         (staging / MANIFEST_FILE).write_text(json.dumps({"format": 1, "who": name}))
         (staging / "model.onnx").write_text(name)
         stagings.append(staging)
-    onnx_export_module._publish(stagings[0], target, overwrite=False)
-    onnx_export_module._publish(stagings[1], target, overwrite=False)
+    assert publish_dir(stagings[0], target, overwrite=False, marker=MANIFEST_FILE)
+    assert not publish_dir(stagings[1], target, overwrite=False, marker=MANIFEST_FILE)
     assert (target / "model.onnx").read_text() == "first"
-    onnx_export_module._publish(stagings[1], target, overwrite=True)
+    assert publish_dir(stagings[1], target, overwrite=True, marker=MANIFEST_FILE)
     assert (target / "model.onnx").read_text() == "second"
     assert json.loads((target / MANIFEST_FILE).read_text())["who"] == "second"
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # nothing set aside is left
