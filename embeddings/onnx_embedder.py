@@ -20,6 +20,7 @@ import numpy as np
 from semcached.embeddings.base import Vectors, l2_normalize
 from semcached.embeddings.onnx_export import (
     MANIFEST_FILE,
+    ONNX_CACHE_ENV,
     Quantize,
     default_onnx_dir,
     export_onnx,
@@ -137,7 +138,15 @@ class OnnxEmbedder:
                 "OnnxEmbedder(onnx_dir=...) an exported directory",
                 path=str(path),
             )
-        export_onnx(source, path, quantize=quantize, overwrite=False)
+        try:
+            export_onnx(source, path, quantize=quantize, overwrite=False)
+        except OSError as exc:
+            raise ModelLoadError(
+                f"could not write the ONNX export of {str(source)!r} to {str(path)!r}: {exc}. "
+                f"Fix: point ${ONNX_CACHE_ENV} at a writable directory, or run `{command}` "
+                "where you can write and pass OnnxEmbedder(onnx_dir=...) the result",
+                path=str(path),
+            ) from exc
 
     @property
     def model_id(self) -> str:

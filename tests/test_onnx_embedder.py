@@ -498,3 +498,16 @@ def test_thread_count_is_a_constructor_argument(fp32: OnnxEmbedder) -> None:
     assert np.abs(one.embed(TEXTS[:5]) - fp32.embed(TEXTS[:5])).max() < 1e-5
     with pytest.raises(ConfigurationError, match="threads must be at least 1"):
         OnnxEmbedder(fp32.path, threads=0)
+
+
+@pytest.mark.model
+def test_unwritable_cache_names_the_path_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache location that cannot be written (here: under a plain file) is a ModelLoadError."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv(ONNX_CACHE_ENV, str(blocker / "cache"))
+    with pytest.raises(ModelLoadError, match=ONNX_CACHE_ENV) as info:
+        OnnxEmbedder()
+    assert info.value.path == str(default_onnx_dir(default_model_path()))
