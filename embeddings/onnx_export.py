@@ -51,6 +51,7 @@ from semcached.embeddings.sentence_transformer import default_model_path, model_
 from semcached.errors import ConfigurationError, ModelLoadError
 
 __all__ = [
+    "CLASSIFIER_MAX_LENGTH",
     "FP32_TOLERANCE",
     "MANIFEST_FILE",
     "ONNX_CACHE_ENV",
@@ -76,6 +77,9 @@ FP32_TOLERANCE = 1e-4
 # broken (measured: 0.95 on the worst probe, "?!", and 0.984 at worst on real prompts).
 INT8_MIN_COSINE = 0.9
 
+# A sequence-classification model's token limit when the caller gives none: what the verifier
+# assumes for a cross-encoder that does not record its training length.
+CLASSIFIER_MAX_LENGTH = 128
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 
 # What every export is checked on: short, empty, punctuation only, non-ASCII, and longer than the
@@ -159,13 +163,17 @@ def export_onnx(
     *,
     quantize: Quantize = None,
     overwrite: bool = True,
+    max_length: int | None = None,
 ) -> Path:
     """Export ``model_dir`` to ONNX in ``out_dir`` (atomically) and return ``out_dir``.
 
     ``quantize="int8"`` quantizes the weights of every MatMul dynamically (faster; vectors drift
     a little, so such an export gets its own ``model_id``). An existing export in ``out_dir`` is
     replaced, or kept and returned when ``overwrite`` is false; a directory that is not an export
-    is never replaced. Needs torch and transformers, imported here only.
+    is never replaced. ``max_length`` is a sequence-classification model's token limit (default
+    128, what the verifier assumes when a model does not say; its caller knows the length it
+    was trained with); an embedding model's is always its ``sentence_bert_config.json``'s, so
+    that its vectors stay PyTorch's. Needs torch and transformers, imported here only.
 
     Example::
 
@@ -175,6 +183,12 @@ def export_onnx(
     _check_quantize(quantize)
     source, target = Path(model_dir), Path(out_dir)
     kind = _source_kind(source)
+    if max_length is not None and (kind == "embedding" or max_length < 2):
+        raise ConfigurationError(
+            f"max_length={max_length} for the {kind} model at {str(source)!r}: expected a "
+            "token limit of at least 2, for a sequence-classification model only (an "
+            "embedding model keeps its own, so that its vectors match PyTorch's)"
+        )
     if (target / MANIFEST_FILE).is_file() and not overwrite:
         return target
     if target.exists() and not _replaceable(target):
@@ -185,7 +199,7 @@ def export_onnx(
             path=str(target),
         )
     with staging_dir(target) as staging:
-        _export_into(source, staging, kind=kind, quantize=quantize)
+        _export_into(source, staging, kind=kind, quantize=quantize, max_length=max_length)
         publish_dir(staging, target, overwrite=overwrite, marker=MANIFEST_FILE)
     return target
 
@@ -241,7 +255,9 @@ def _read_json(file: Path, source: Path) -> dict[str, Any]:
     return value
 
 
-def _export_into(source: Path, staging: Path, *, kind: ModelKind, quantize: Quantize) -> None:
+def _export_into(
+    source: Path, staging: Path, *, kind: ModelKind, quantize: Quantize, max_length: int | None
+) -> None:
     """Copy the runtime files, trace, quantize, verify, then write the manifest (last)."""
     try:
         import torch
@@ -254,7 +270,8 @@ def _export_into(source: Path, staging: Path, *, kind: ModelKind, quantize: Quan
             path=str(source),
         ) from exc
     started = time.perf_counter()
-    transformer_dir, max_length = _stage_runtime_files(source, staging, kind=kind)
+    transformer_dir, own_length = _stage_runtime_files(source, staging, kind=kind)
+    max_length = own_length if max_length is None else max_length
     if kind == "embedding":
         model: Any = transformers.AutoModel.from_pretrained(
             str(transformer_dir), local_files_only=True
@@ -329,7 +346,7 @@ def _stage_runtime_files(source: Path, staging: Path, *, kind: ModelKind) -> tup
         )
     else:
         transformer_dir = source
-        max_length = _classifier_max_length(source)
+        max_length = CLASSIFIER_MAX_LENGTH
     if not (transformer_dir / "tokenizer.json").is_file():
         raise ModelLoadError(
             f"no tokenizer.json in {str(transformer_dir)!r}; the ONNX backend tokenizes with the "
@@ -393,17 +410,6 @@ def _trace(
             dynamic_axes=axes,
             opset_version=OPSET,
         )
-
-
-def _classifier_max_length(source: Path) -> int:
-    """A ``semcached train-verifier`` model's training length, else 128 (as the verifier does)."""
-    from semcached.guards import VERIFIER_REPORT_FILE
-
-    try:
-        report = json.loads((source / VERIFIER_REPORT_FILE).read_text(encoding="utf-8"))
-        return int(report["options"]["max_length"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 128
 
 
 class _NoPreprocessingHint(logging.Filter):
@@ -532,6 +538,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", help=f"output directory (default: the cache, ${ONNX_CACHE_ENV} or ~/.cache)"
     )
     parser.add_argument("--quantize", choices=["int8"], default=None, help="dynamic int8 weights")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        help=f"a cross-encoder's token limit (default {CLASSIFIER_MAX_LENGTH}; not for embedders)",
+    )
     options = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -539,8 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         source = Path(options.model_dir) if options.model_dir else default_model_path()
         out = Path(options.out) if options.out else default_onnx_dir(source, quantize)
-        written = export_onnx(source, out, quantize=quantize)
-    except ModelLoadError as exc:
+        written = export_onnx(source, out, quantize=quantize, max_length=options.max_length)
+    except ConfigurationError as exc:  # ModelLoadError is one
         print(f"error: {exc}", file=sys.stderr)
         return 1
     manifest = read_manifest(written) or {}

@@ -263,6 +263,13 @@ def test_a_failed_export_leaves_nothing_behind(
 
 
 @pytest.mark.model
+def test_an_embedding_model_keeps_its_own_max_length(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="embedding model keeps its own"):
+        export_onnx(default_model_path(), tmp_path / "out", max_length=128)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.model
 def test_export_never_replaces_a_directory_it_did_not_make(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ModelLoadError, match="not a semcached ONNX export") as info:
@@ -382,9 +389,10 @@ def test_pairs_reproduce_a_cross_encoders_logits(tmp_path: Path) -> None:
     model.save_pretrained(str(source))
     tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()), local_files_only=True)
     tokenizer.save_pretrained(str(source))
-    out = export_onnx(source, tmp_path / "cross-encoder-onnx")
+    out = export_onnx(source, tmp_path / "cross-encoder-onnx", max_length=96)
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["kind"] == "sequence-classification"
+    assert manifest["max_length"] == 96
     assert manifest["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
     encoder = OnnxEncoder(
         out / "model.onnx", out / "tokenizer.json", max_length=manifest["max_length"]
