@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The fast embedding backend's ONNX export, made once here so serving needs no torch.
+	$(VENV)/bin/semcached export-model
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -85,6 +85,18 @@ class EmbeddingOptions(BaseModel):
     """The embedding model: the packaged all-MiniLM-L6-v2 unless ``model_path`` is set."""
 
     model_path: Path | None = None
+    backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime, the same vectors as PyTorch without loading torch "
+        "(exported once, cached under SEMCACHED_ONNX_CACHE or ~/.cache/semcached/onnx); "
+        "torch: sentence-transformers.",
+    )
+    onnx_dir: Path | None = Field(
+        default=None, description="An ONNX export to load instead of the cached one."
+    )
+    threads: int | None = Field(
+        default=None, ge=1, le=64, description="ONNX Runtime threads (default: up to 2)."
+    )
     device: str = "cpu"
     batch_size: int = Field(default=64, ge=1, le=4096)
     cache_size: int = Field(default=10_000, ge=0)

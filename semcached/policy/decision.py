@@ -105,6 +105,9 @@ class Decision:
     rejections: tuple[Rejection, ...] = ()
     score: float | None = None  # the pair model's score of the served (or best) candidate
     uncertain: Candidate | None = None  # a near-accepted candidate an optional judge may check
+    # What the verifier found about each candidate it judged (semcached.policy.verifier's
+    # Verdict), so a replay can decide again at any threshold and minimum score.
+    verdicts: tuple[Any, ...] = ()
 
     @property
     def similarity(self) -> float | None:

@@ -126,9 +126,10 @@ class Verifier:
         if not ranked:
             return Decision(hit=False, threshold=threshold, reason=MissReason.NO_CANDIDATES)
         verdicts = self.examine(query, ranked, threshold)
-        return self.select(
+        decision = self.select(
             ranked[0], verdicts, threshold, self.min_score if min_score is None else min_score
         )
+        return replace(decision, verdicts=tuple(verdicts))
 
     def examine(self, query: str, ranked: Sequence[Candidate], threshold: float) -> list[Verdict]:
         """The verdicts on the closest ``max_candidates`` candidates at or above ``threshold``

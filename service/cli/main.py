@@ -83,6 +83,9 @@ main.add_command(calibrate)
 from semcached.service.cli.verifier import train_verifier  # noqa: E402
 
 main.add_command(train_verifier)
+from semcached.service.cli.models import export_model  # noqa: E402
+
+main.add_command(export_model)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
