@@ -13,12 +13,13 @@ import pytest
 from semcached import KnowledgeBase, SemanticCache, Settings
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.index import ChromaBackend, MemoryExactStore
+from semcached.index.knowledge import ChromaKnowledgeStore
 from semcached.service.app import create_app
 from semcached.service.auth import KEY_HEADER, hash_api_key
 
 pytestmark = [pytest.mark.model]
 
-SAMPLE = Path(__file__).resolve().parents[1] / "semcached" / "data" / "knowledge_sample.jsonl"
+SAMPLE = Path(__file__).resolve().parents[2] / "semcached" / "data" / "knowledge_sample.jsonl"
 KEY_A = "key-for-tenant-a"
 
 
@@ -41,10 +42,16 @@ class Api:
 def parts(
     st_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[SemanticCache, KnowledgeBase]:
-    backend = ChromaBackend(path=tmp_path_factory.mktemp("kb-http") / "chroma")
+    folder = tmp_path_factory.mktemp("kb-http")
+    backend = ChromaBackend(path=folder / "chroma")
     embedder = CachedEmbedder(st_embedder)
     cache = SemanticCache(embedder=embedder, exact_store=MemoryExactStore(), vector_backend=backend)
-    kb = KnowledgeBase(embedder=embedder, backend=backend, refresh_s=0)
+    kb = KnowledgeBase(
+        embedder=embedder,
+        store=ChromaKnowledgeStore(path=folder / "chroma"),
+        lexical_dir=folder / "lexical",
+        refresh_s=0,
+    )
     return cache, kb
 
 
@@ -238,7 +245,7 @@ def test_create_app_builds_its_own_knowledge_base(
     found = client.call("POST", "/v1/search", json={"query": "nocturnal birds", "k": 1})
     assert found.json()["hits"][0]["id"] == "x"
     reopened = KnowledgeBase(
-        embedder=st_embedder, backend=ChromaBackend(path=tmp_path / "data" / "chroma")
+        embedder=st_embedder, store=ChromaKnowledgeStore(path=tmp_path / "data" / "chroma")
     )
     stored = reopened.get("x")
     assert stored is not None and stored.text == "Owls hunt at night."
