@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import statistics
 import tempfile
@@ -58,9 +59,12 @@ def model_counter() -> Callable[[str], int] | None:
 
 
 def by_item(scored: list[tuple[str, float]], depth: int = 100) -> list[str]:
+    """Chunks -> items, best first; the copies of a replicated corpus count as the original
+    (so nDCG stays comparable across scales; only latency grows)."""
     seen: dict[str, None] = {}
     for chunk_id, _ in scored:
-        seen.setdefault(chunk_id.split("#", 1)[0], None)
+        item = chunk_id.split("#", 1)[0]
+        seen.setdefault(item.split("-", 1)[1] if re.match(r"x\d+-", item) else item, None)
         if len(seen) >= depth:
             break
     return list(seen)
