@@ -258,7 +258,10 @@ class KnowledgeBase:
                 opened = self._lexical.pop(key, None)
                 self._checked_at.pop(key, None)
             if opened is not None:
-                opened[0].clear()
+                try:
+                    opened[0].clear()
+                except LexicalBusyError as exc:  # its epoch is gone: the next open rebuilds
+                    log.warning("%s; left for the next open", exc)
         return existed
 
     # -- writes -------------------------------------------------------------------------------
