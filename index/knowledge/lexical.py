@@ -18,9 +18,12 @@ indexed item and where the index stands (the store's revision and a cursor over 
   may share a directory: tantivy's writer lock serialises them.
 
 Tokens are ours (:class:`~semcached.index.knowledge.bm25.Tokenizer`: lower-cased, stopwords
-dropped, Porter-stemmed), so tantivy only splits on spaces; its scoring is Lucene's BM25
-(k1 = 1.2, b = 0.75). Measured against the in-memory BM25 it replaced, bm25s and SQLite FTS5,
-see ``benchmarks/knowledge_lexical.py``.
+dropped, Porter-stemmed), so tantivy only splits on spaces. tantivy finds the best candidates
+(block-max WAND over its BM25, whose document lengths are rounded to one byte); they are then
+scored exactly with Lucene's BM25 (``k1``, ``b``; 1.2 and 0.75 by default) from their stored
+terms, tantivy's document frequencies and the exact average length, so rankings equal the
+reference :class:`~semcached.index.knowledge.bm25.BM25Index`. Measured against it, bm25s and
+SQLite FTS5: ``benchmarks/knowledge_lexical.py``.
 
 Example::
 
@@ -32,10 +35,12 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +97,7 @@ def _schema() -> Any:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("cid", stored=True, tokenizer_name="raw")
     builder.add_text_field("item", tokenizer_name="raw")
-    builder.add_text_field("terms", tokenizer_name="whitespace", index_option="freq")
+    builder.add_text_field("terms", stored=True, tokenizer_name="whitespace", index_option="freq")
     return builder.build()
 
 
@@ -104,10 +109,17 @@ class LexicalIndex:
         path: str | Path | None = None,
         *,
         tokenizer: Tokenizer | None = None,
+        k1: float = 1.2,
+        b: float = 0.75,
         lock_timeout_s: float = 30.0,
     ) -> None:
+        if k1 < 0 or not 0 <= b <= 1:
+            raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
         self.path = Path(path) if path is not None else None
         self.tokenizer = tokenizer or Tokenizer()
+        self.k1 = k1
+        self.b = b
+        self._stats: tuple[int, float] | None = None
         self.lock_timeout_s = lock_timeout_s
         self._schema = _schema()
         self._lock = threading.RLock()
@@ -117,19 +129,37 @@ class LexicalIndex:
         if self.path is None:
             self._index: Any = tantivy.Index(self._schema)
             self._db = sqlite3.connect(":memory:", check_same_thread=False)
+            self._tables()
         else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            (self.path / "tantivy").mkdir(exist_ok=True)
-            self._index = tantivy.Index(self._schema, path=str(self.path / "tantivy"))
-            self._db = sqlite3.connect(
-                str(self.path / "versions.sqlite"), timeout=30, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._open_files(self.path)
+            except (ValueError, sqlite3.DatabaseError) as exc:
+                # Written by an older layout (or damaged): it is only a cache, rebuild it.
+                log.warning("lexical index %s: %s; rebuilding it from the store", self, exc)
+                shutil.rmtree(self.path, ignore_errors=True)
+                self._open_files(self.path)
+
+    def _open_files(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "tantivy").mkdir(exist_ok=True)
+        self._index = tantivy.Index(self._schema, path=str(path / "tantivy"))
+        self._db = sqlite3.connect(
+            str(path / "versions.sqlite"), timeout=30, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._tables()
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+        if not {"chunks", "length"} <= columns:
+            self._db.close()
+            raise ValueError(f"version map of an older layout (columns {sorted(columns)})")
+
+    def _tables(self) -> None:
         with self._db:
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS items "
-                "(item_id TEXT PRIMARY KEY, version TEXT NOT NULL, seq INTEGER NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS items (item_id TEXT PRIMARY KEY, version TEXT NOT "
+                "NULL, seq INTEGER NOT NULL, chunks INTEGER NOT NULL DEFAULT 0, length INTEGER "
+                "NOT NULL DEFAULT 0)"
             )
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -151,29 +181,72 @@ class LexicalIndex:
         ]
         return tantivy.Query.boolean_query(clauses)
 
+    def _average_length(self) -> float:
+        """The exact mean token count of the indexed chunks (cached until the next change)."""
+        with self._lock:
+            if self._stats is None:
+                chunks, length = self._db.execute(
+                    "SELECT COALESCE(SUM(chunks), 0), COALESCE(SUM(length), 0) FROM items "
+                    "WHERE version != ''"
+                ).fetchone()
+                self._stats = (int(chunks), float(length))
+            chunks, length = self._stats
+        return length / chunks if chunks and length else 1.0
+
+    def _exact(
+        self, searcher: Any, terms: list[str], docs: list[tuple[str, str]]
+    ) -> dict[str, float]:
+        """Lucene's BM25 of each (chunk id, stored terms), with this index's k1 and b."""
+        wanted = Counter(terms)
+        n = max(1, int(searcher.num_docs))
+        idf = {}
+        for term in wanted:
+            df = int(searcher.doc_freq("terms", term))
+            idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        average = self._average_length()
+        k1, b = self.k1, self.b
+        scores: dict[str, float] = {}
+        for cid, stored in docs:
+            tokens = stored.split()
+            counts = Counter(tokens)
+            norm = k1 * (1 - b + b * len(tokens) / average)
+            total = 0.0
+            for term, query_tf in wanted.items():
+                tf = counts.get(term, 0)
+                if tf:
+                    total += idf[term] * (k1 + 1) * query_tf * tf / (tf + norm)
+            scores[cid] = total
+        return scores
+
     def search(self, query: str, limit: int) -> list[tuple[str, float]]:
-        """The ``limit`` best chunks for ``query`` with a positive score, best first."""
+        """The ``limit`` best chunks for ``query`` with a positive score, best first (ties by
+        id, so the order is stable)."""
         terms = self.tokenizer(query)
         if not terms or limit <= 0:
             return []
         searcher = self._index.searcher()
         hits = searcher.search(self._query(terms), limit, count=False).hits
-        return [(searcher.doc(address)["cid"][0], float(score)) for score, address in hits]
+        docs = []
+        for _, address in hits:
+            doc = searcher.doc(address)
+            docs.append((doc["cid"][0], (doc["terms"] or [""])[0]))
+        scores = self._exact(searcher, terms, docs)
+        ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+        return [(cid, score) for cid, score in ranked if score > 0]
 
     def score(self, query: str, ids: Sequence[str]) -> dict[str, float]:
         """The BM25 score of each of ``ids`` that is indexed (0.0 when no term matches)."""
         terms = self.tokenizer(query)
         if not ids:
             return {}
-        only = tantivy.Query.boost_query(
-            tantivy.Query.term_set_query(self._schema, "cid", list(ids)), 0.0
-        )
-        clauses: list[tuple[Any, Any]] = [(tantivy.Occur.Must, only)]
-        if terms:
-            clauses.append((tantivy.Occur.Should, self._query(terms)))
         searcher = self._index.searcher()
-        hits = searcher.search(tantivy.Query.boolean_query(clauses), len(ids), count=False).hits
-        return {searcher.doc(address)["cid"][0]: float(score) for score, address in hits}
+        only = tantivy.Query.term_set_query(self._schema, "cid", list(ids))
+        hits = searcher.search(only, len(ids), count=False).hits
+        docs = []
+        for _, address in hits:
+            doc = searcher.doc(address)
+            docs.append((doc["cid"][0], (doc["terms"] or [""])[0]))
+        return self._exact(searcher, terms, docs) if terms else {c: 0.0 for c, _ in docs}
 
     def versions(self, item_ids: Sequence[str]) -> dict[str, str]:
         """The indexed (committed) version of each of ``item_ids`` that has one."""
@@ -235,19 +308,27 @@ class LexicalIndex:
                 )
             )
         todo = [c for c in latest.values() if c.seq >= known.get(c.item_id, -1)]
+        lengths: dict[str, int] = {}
         for change in todo:
             writer.delete_documents_by_term("item", change.item_id)
+            length = 0
             for cid, text in change.chunks:
-                terms = " ".join(self.tokenizer(text))
-                writer.add_document(tantivy.Document(cid=cid, item=change.item_id, terms=terms))
+                tokens = self.tokenizer(text)
+                length += len(tokens)
+                writer.add_document(
+                    tantivy.Document(cid=cid, item=change.item_id, terms=" ".join(tokens))
+                )
+            lengths[change.item_id] = length
         writer.commit()
         with self._db:
             self._db.executemany(
-                "INSERT INTO items (item_id, version, seq) VALUES (?, ?, ?) ON CONFLICT(item_id) "
-                "DO UPDATE SET version = excluded.version, seq = excluded.seq "
+                "INSERT INTO items (item_id, version, seq, chunks, length) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET version = excluded.version, seq = "
+                "excluded.seq, chunks = excluded.chunks, length = excluded.length "
                 "WHERE excluded.seq >= items.seq",
-                [(c.item_id, c.version, c.seq) for c in todo],
+                [(c.item_id, c.version, c.seq, len(c.chunks), lengths[c.item_id]) for c in todo],
             )
+        self._stats = None
         return len(todo)
 
     def advance(self, handle: KnowledgeCollection, before: str, after: str, seq: int) -> bool:
@@ -280,6 +361,7 @@ class LexicalIndex:
             with self._db:
                 self._db.execute("DELETE FROM items")
                 self._db.execute("DELETE FROM state")
+            self._stats = None
 
     # -- following the store ------------------------------------------------------------------
 
@@ -321,6 +403,7 @@ class LexicalIndex:
         report = SyncReport()
         with self._lock:
             self._index.reload()
+            self._stats = None  # another process sharing the folder may have changed it
             state = self._state()
             revision = handle.revision()
             if state.epoch == handle.epoch and state.revision == revision and state.synced_at:
