@@ -201,7 +201,9 @@ class LexicalIndex:
         n = max(1, int(searcher.num_docs))
         idf = {}
         for term in wanted:
-            df = int(searcher.doc_freq("terms", term))
+            # tantivy counts deleted documents until their segment is merged (as Lucene does):
+            # never let that make a document frequency exceed the live count.
+            df = min(int(searcher.doc_freq("terms", term)), n)
             idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
         average = self._average_length()
         k1, b = self.k1, self.b

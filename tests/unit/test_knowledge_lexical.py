@@ -73,3 +73,13 @@ def test_a_reopened_index_is_where_it_was(tmp_path: Path) -> None:
     assert len(again) == 2
     assert again.search("zebra", 5)[0][0] == "a#0@v1"
     assert again.versions(["a", "b", "c"]) == {"a": "v1", "b": "v1"}
+
+
+def test_scores_stay_positive_while_deleted_documents_await_a_merge() -> None:
+    """Replacing the same items many times leaves deleted documents in tantivy's counts until
+    a merge; matching chunks must still score above zero and be found."""
+    index = LexicalIndex()
+    for seq in range(1, 8):
+        index.apply(changes({"a": "owls hoot", "b": "owls fly"}, f"v{seq}", seq))
+    assert sorted(c for c, _ in index.search("owls", 10)) == ["a#0@v7", "b#0@v7"]
+    assert all(score > 0 for _, score in index.search("owls", 10))
