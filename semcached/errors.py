@@ -11,7 +11,9 @@ The tree::
     ├── ConfigurationError            bad settings or arguments, found before any work is done
     │   └── ModelLoadError            the embedding model could not be loaded (names the path tried)
     ├── InvalidRequestError           a request that cannot be cached as given (names the field)
-    │   └── CollectionNotFoundError   a read named a knowledge collection that does not exist
+    │   ├── CollectionNotFoundError   a read named a knowledge collection that does not exist
+    │   ├── LimitExceededError        one input is too large (too many metadata keys...): 413
+    │   └── QuotaExceededError        a namespace's quota is spent (collections, items, bytes): 429
     ├── BackendError                  a storage backend failed; the engine fails open on these
     │   ├── ExactStoreError           Redis / the in-process store
     │   ├── VectorIndexError          ChromaDB
@@ -42,8 +44,10 @@ __all__ = [
     "EmbeddingError",
     "ExactStoreError",
     "InvalidRequestError",
+    "LimitExceededError",
     "ModelLoadError",
     "ProviderError",
+    "QuotaExceededError",
     "SemcachedError",
     "ServiceError",
     "ServiceRequestError",
@@ -84,6 +88,25 @@ class InvalidRequestError(SemcachedError, ValueError):
 
 class CollectionNotFoundError(InvalidRequestError):
     """A read named a knowledge collection that does not exist (``field`` is "collection")."""
+
+
+class LimitExceededError(InvalidRequestError):
+    """One input is over a size limit (an item's text, its metadata's keys or bytes); the
+    service answers 413. ``limit`` is the limit's name, e.g. ``max_metadata_keys``."""
+
+    def __init__(self, message: str, *, field: str, limit: str) -> None:
+        super().__init__(message, field=field)
+        self.limit = limit
+
+
+class QuotaExceededError(InvalidRequestError):
+    """A write would take a namespace over its quota (knowledge collections, items, bytes);
+    the service answers 429. ``quota`` is the setting's name, e.g.
+    ``max_collections_per_namespace``."""
+
+    def __init__(self, message: str, *, field: str, quota: str) -> None:
+        super().__init__(message, field=field)
+        self.quota = quota
 
 
 class BackendError(SemcachedError):

@@ -41,6 +41,7 @@ __all__ = [
     "AdaptiveOptions",
     "ChromaOptions",
     "EmbeddingOptions",
+    "KnowledgeOptions",
     "NondeterministicPolicy",
     "RedisOptions",
     "ServiceOptions",
@@ -100,6 +101,28 @@ class EmbeddingOptions(BaseModel):
     device: str = "cpu"
     batch_size: int = Field(default=64, ge=1, le=4096)
     cache_size: int = Field(default=10_000, ge=0)
+
+
+class KnowledgeOptions(BaseModel):
+    """Knowledge search: per-item limits, per-namespace quotas, the local lexical index."""
+
+    max_collections_per_namespace: int = Field(default=32, ge=1)
+    max_items_per_namespace: int = Field(default=1_000_000, ge=1)
+    max_bytes_per_namespace: int = Field(default=1 << 30, ge=1, description="Of item text.")
+    max_item_chars: int = Field(default=1_000_000, ge=1)
+    max_metadata_keys: int = Field(default=32, ge=0, le=1024)
+    max_metadata_key_chars: int = Field(default=128, ge=1, le=4096)
+    max_metadata_value_chars: int = Field(default=4096, ge=1, le=1_000_000)
+    max_metadata_bytes: int = Field(default=16_384, ge=2, le=4_000_000)
+    lexical_dir: Path | None = Field(
+        default=None, description="Where the lexical index lives; default <data_dir>/lexical."
+    )
+    refresh_s: float = Field(
+        default=1.0, ge=0, description="How often a replica looks for other replicas' writes."
+    )
+    recovery_grace_s: float = Field(
+        default=120.0, ge=0, description="Another writer's unfinished write is rolled back after."
+    )
 
 
 class ServiceOptions(BaseModel):
@@ -201,6 +224,7 @@ class Settings(BaseSettings):
         "Empty: no authentication, and the service binds to localhost only.",
     )
     service: ServiceOptions = Field(default_factory=ServiceOptions)
+    knowledge: KnowledgeOptions = Field(default_factory=KnowledgeOptions)
 
     @field_validator("api_keys")
     @classmethod

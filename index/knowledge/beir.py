@@ -31,7 +31,7 @@ from semcached.errors import ConfigurationError
 from semcached.index.knowledge.base import Item, KnowledgeBase
 from semcached.index.knowledge.search import SearchMode
 
-__all__ = ["BeirData", "evaluate", "load_beir", "ndcg_at", "recall_at"]
+__all__ = ["BeirData", "evaluate", "load_beir", "load_data", "ndcg_at", "recall_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,24 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirData:
     queries = {
         str(q["_id"]): str(q["text"]) for q in _jsonl(paths["queries"]) if str(q["_id"]) in qrels
     }
+    return BeirData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def load_data(path: str | Path, split: str = "test") -> BeirData:
+    """A BEIR folder, or a JSONL file of items (``id``, ``text``, ``metadata``) turned into a
+    self-retrieval set: each item's first sentence is a query judging that item relevant.
+    Benchmarks fall back to the bundled sample this way."""
+    source = Path(path)
+    if source.is_dir():
+        return load_beir(source, split)
+    corpus: dict[str, tuple[str, str]] = {}
+    queries: dict[str, str] = {}
+    for raw in _jsonl(source):
+        item_id = str(raw.get("id", raw.get("_id")))
+        text = str(raw.get("text") or "")
+        corpus[item_id] = (str(raw.get("title") or ""), text)
+        queries[f"q-{item_id}"] = text.split(". ", maxsplit=1)[0][:200]
+    qrels = {f"q-{item_id}": {item_id: 1} for item_id in corpus}
     return BeirData(corpus=corpus, queries=queries, qrels=qrels)
 
 

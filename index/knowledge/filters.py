@@ -1,4 +1,5 @@
-"""Check metadata (``where``) and document-text (``where_document``) filters up front.
+"""Check metadata (``where``) and document-text (``where_document``) filters up front, and
+evaluate them (for stores without a filter engine of their own: the in-memory store).
 
 Both follow ChromaDB's filter language, so a filter that works on a Chroma collection works
 here. Checking them ourselves turns a mistake into an :class:`~semcached.errors.InvalidRequestError`
@@ -29,6 +30,8 @@ __all__ = [
     "DOCUMENT_OPERATORS",
     "FIELD_OPERATORS",
     "LOGICAL_OPERATORS",
+    "matches_document",
+    "matches_where",
     "validate_where",
     "validate_where_document",
 ]
@@ -184,3 +187,78 @@ def _check_document(where: Any, field: str, depth: int) -> None:
             raise _bad(
                 path, "a valid regular expression", operand, f"fix the pattern ({exc})"
             ) from exc
+
+
+def matches_where(where: Mapping[str, Any] | None, metadata: Mapping[str, Any]) -> bool:
+    """Whether ``metadata`` passes a (validated) ``where`` filter, with ChromaDB's semantics:
+    ``$ne`` and ``$nin`` also match a missing key, numbers compare across int and float,
+    booleans equal only booleans.
+
+    Example::
+
+        matches_where({"year": {"$gte": 2020}}, {"year": 2021})     # True
+        matches_where({"lang": {"$ne": "en"}}, {})                    # True
+    """
+    if not where:
+        return True
+    ((key, value),) = where.items()
+    if key == "$and":
+        return all(matches_where(sub, metadata) for sub in value)
+    if key == "$or":
+        return any(matches_where(sub, metadata) for sub in value)
+    if not isinstance(value, Mapping):
+        value = {"$eq": value}
+    ((operator, operand),) = value.items()
+    present = key in metadata
+    actual = metadata.get(key)
+    if operator == "$ne":
+        return not present or not _equal(actual, operand)
+    if operator == "$nin":
+        return not present or not any(_equal(actual, x) for x in operand)
+    if not present:
+        return False
+    if operator == "$eq":
+        return _equal(actual, operand)
+    if operator == "$in":
+        return any(_equal(actual, x) for x in operand)
+    if isinstance(actual, bool) or not isinstance(actual, int | float):
+        return False
+    number = float(operand)
+    if operator == "$gt":
+        return actual > number
+    if operator == "$gte":
+        return actual >= number
+    if operator == "$lt":
+        return actual < number
+    return actual <= number  # $lte
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    if isinstance(actual, str) or isinstance(expected, str):
+        return isinstance(actual, str) and isinstance(expected, str) and actual == expected
+    return bool(actual == expected)
+
+
+def matches_document(where_document: Mapping[str, Any] | None, text: str) -> bool:
+    """Whether ``text`` passes a (validated) ``where_document`` filter (case-sensitive
+    ``$contains``, ``re.search`` for ``$regex``), as ChromaDB applies it.
+
+    Example::
+
+        matches_document({"$contains": "insulin"}, "insulin lowers glucose")    # True
+    """
+    if not where_document:
+        return True
+    ((operator, operand),) = where_document.items()
+    if operator == "$and":
+        return all(matches_document(sub, text) for sub in operand)
+    if operator == "$or":
+        return any(matches_document(sub, text) for sub in operand)
+    if operator == "$contains":
+        return operand in text
+    if operator == "$not_contains":
+        return operand not in text
+    found = re.search(operand, text) is not None
+    return found if operator == "$regex" else not found

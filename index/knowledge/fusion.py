@@ -14,9 +14,10 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["reciprocal_rank_fusion", "rrf_max_score"]
+__all__ = ["Fusion", "reciprocal_rank_fusion", "rrf_max_score"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -51,3 +52,29 @@ def reciprocal_rank_fusion(
 def rrf_max_score(*, k: float = 60.0, weights: Sequence[float]) -> float:
     """The score of an item ranked first everywhere: divide by it to bring scores into [0, 1]."""
     return sum(w / (k + 1) for w in weights)
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """Reciprocal rank fusion with fixed settings, its scores divided into [0, 1].
+
+    Example::
+
+        Fusion(rrf_k=60).fuse([["a", "b"], ["b", "a"]])      # [("a", 1.0), ("b", 1.0)]
+    """
+
+    rrf_k: float = 60.0
+    weights: tuple[float, ...] = (1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.rrf_k < 0 or min(self.weights) < 0 or sum(self.weights) == 0:
+            raise ValueError(
+                f"fusion needs rrf_k >= 0 and non-negative weights, not all 0; got "
+                f"rrf_k={self.rrf_k}, weights={list(self.weights)}"
+            )
+
+    def fuse(self, rankings: Sequence[Sequence[K]]) -> list[tuple[K, float]]:
+        """The fused ranking, best first, scores in [0, 1] (1: first in every ranking)."""
+        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)
+        top = rrf_max_score(k=self.rrf_k, weights=self.weights)
+        return [(item, score / top) for item, score in fused]

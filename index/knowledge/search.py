@@ -1,27 +1,32 @@
 """The read side of knowledge search: dense, lexical and hybrid rankings, per item.
 
-A ranker returns chunks best first; they are grouped by item (an item ranks at its best
+A ranker returns chunks best first; only chunks of an item's committed version count (the
+lexical index's version map says which, and the store decides when the two disagree), so a
+half-written version is never returned. Chunks are grouped by item (an item ranks at its best
 chunk, "MaxP"), and for ``hybrid`` the two item rankings are fused by reciprocal rank. Each
-ranker fetches chunks deep enough to fill ``depth`` items, fetching deeper when filters or
-long items use up the first round.
+ranker fetches chunks deep enough to fill ``depth`` items, fetching deeper when filters,
+invisible versions or long items use up the first round. Texts and metadata are read only for
+the chunks shown.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
+from semcached.embeddings.base import Embedder
 from semcached.errors import InvalidRequestError
-from semcached.index.knowledge.store import ChunkRow, KnowledgeCollection
-from semcached.index.vector.base import similarity_from_distance
-
-if TYPE_CHECKING:
-    from semcached.index.knowledge.base import KnowledgeBase
+from semcached.index.knowledge.fusion import Fusion
+from semcached.index.knowledge.lexical import LexicalIndex
+from semcached.index.knowledge.store import (
+    KnowledgeCollection,
+    Where,
+    parse_chunk_id,
+)
 
 __all__ = [
     "MAX_K",
@@ -31,6 +36,7 @@ __all__ = [
     "SearchMode",
     "SearchResults",
     "Searcher",
+    "check_search_args",
 ]
 
 SearchMode = Literal["dense", "lexical", "hybrid"]
@@ -127,65 +133,78 @@ class SearchResults:
 
 
 # An item's chunks from one ranker, best first, with that ranker's chunk scores.
-_Ranked = list[tuple[str, list[tuple[ChunkRow, float]]]]
+_Ranked = list[tuple[str, list[tuple[str, float]]]]
 
 
 class Searcher:
-    """Runs searches for a :class:`~semcached.index.knowledge.base.KnowledgeBase`."""
+    """Runs searches on one collection handle and its lexical index.
 
-    def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
+    Example::
+
+        searcher = Searcher(embedder=embedder, fusion=Fusion(rrf_k=60), depth=100)
+        searcher.search(handle, lexical, "insulin", k=5, mode="hybrid")
+    """
+
+    def __init__(self, *, embedder: Embedder, fusion: Fusion, depth: int = 100) -> None:
+        self.embedder = embedder
+        self.fusion = fusion
+        self.depth = depth
 
     def search(
         self,
+        handle: KnowledgeCollection,
+        lexical: LexicalIndex,
         query: str,
         *,
         k: int = 10,
         mode: SearchMode = "hybrid",
-        collection: str = "default",
-        namespace: str | None = None,
-        where: Mapping[str, Any] | None = None,
-        where_document: Mapping[str, Any] | None = None,
+        where: Where | None = None,
+        where_document: Where | None = None,
         min_score: float | None = None,
         chunks_per_item: int = 1,
     ) -> SearchResults:
-        """The ``k`` best items for ``query`` in ``collection`` of ``namespace``.
-
-        ``where`` filters on item metadata and ``where_document`` on chunk text (ChromaDB's filter
-        language, see :mod:`semcached.index.knowledge.filters`); ``min_score`` drops hits scoring
-        below it on the mode's scale; ``chunks_per_item`` best chunks come with each hit. Bad
-        arguments raise :class:`~semcached.errors.InvalidRequestError` naming the field.
-        """
-        _check_search_args(query, k, mode, min_score, chunks_per_item)
-        where_, where_document_ = self.kb.check_filters(where, where_document)
-        store = self.kb.collection(collection, namespace)
+        """The ``k`` best items for ``query`` (arguments checked by :func:`check_search_args`,
+        filters by :mod:`~semcached.index.knowledge.filters`)."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        depth = max(k, self.kb.fusion_depth) if mode == "hybrid" else k
-        query_vector: np.ndarray[Any, np.dtype[np.float32]] | None = None
+        depth = max(k, self.depth) if mode == "hybrid" else k
+        vector: np.ndarray[Any, np.dtype[np.float32]] | None = None
         dense: _Ranked = []
-        lexical: _Ranked = []
+        lexical_ranked: _Ranked = []
         if mode in ("dense", "hybrid"):
             t0 = time.perf_counter()
-            query_vector = self.kb.embedder.embed([query])[0]
+            vector = self.embedder.embed([query])[0]
             timings["embed"] = _ms(t0)
             t0 = time.perf_counter()
-            dense = self._dense(store, query_vector, depth, where_, where_document_)
+            dense = self._dense(
+                handle, lexical, vector, depth, where=where, where_document=where_document
+            )
             timings["dense"] = _ms(t0)
         if mode in ("lexical", "hybrid"):
             t0 = time.perf_counter()
-            lexical = self._lexical(store, query, depth, where_, where_document_)
+            lexical_ranked = self._lexical(
+                handle, lexical, query, depth, where=where, where_document=where_document
+            )
             timings["lexical"] = _ms(t0)
         t0 = time.perf_counter()
+        chunk_scores: dict[str, float] = {}
         if mode == "dense":
-            hits = _single(dense, k, chunks_per_item, "dense")
+            picked = _single(dense, k, chunks_per_item)
         elif mode == "lexical":
-            hits = _single(lexical, k, chunks_per_item, "lexical")
+            picked = _single(lexical_ranked, k, chunks_per_item)
         else:
-            assert query_vector is not None
-            hits = self._hybrid(
-                store, query, query_vector, dense, lexical, k=k, chunks_per_item=chunks_per_item
-            )
+            picked, chunk_scores = self._fused(dense, lexical_ranked, k, chunks_per_item)
+        hits = self._hits(
+            handle,
+            lexical,
+            query,
+            picked,
+            vector=vector,
+            mode=mode,
+            dense=dense,
+            lexical_ranked=lexical_ranked,
+            chunk_scores=chunk_scores,
+        )
         if min_score is not None:
             hits = [hit for hit in hits if hit.score >= min_score]
         timings["fuse"] = _ms(t0)
@@ -193,24 +212,48 @@ class Searcher:
         return SearchResults(
             query=query,
             mode=mode,
-            collection=store.name,
-            namespace=store.namespace,
+            collection=handle.name,
+            namespace=handle.namespace,
             hits=hits,
             timings_ms=timings,
         )
 
+    # -- rankers --------------------------------------------------------------------------
+
+    def _visible(
+        self, handle: KnowledgeCollection, lexical: LexicalIndex, ids: list[str]
+    ) -> set[str]:
+        """Those chunk ids whose version is their item's committed one."""
+        parsed = {c: parse_chunk_id(c) for c in ids}
+        items = list(dict.fromkeys(item for item, _, _ in parsed.values()))
+        versions = lexical.versions(items)
+        doubtful = list(
+            dict.fromkeys(item for item, _, v in parsed.values() if versions.get(item) != v)
+        )
+        if doubtful:
+            # The local index may lag behind another writer: the store decides.
+            for item_id, record in handle.records(doubtful, text=False).items():
+                versions[item_id] = record.version if record.live else ""
+            for item_id in doubtful:
+                versions.setdefault(item_id, "")
+        return {c for c, (item, _, v) in parsed.items() if versions.get(item) == v}
+
     def _dense(
         self,
-        store: KnowledgeCollection,
+        handle: KnowledgeCollection,
+        lexical: LexicalIndex,
         vector: np.ndarray[Any, np.dtype[np.float32]],
         depth: int,
-        where: dict[str, Any] | None,
-        where_document: dict[str, Any] | None,
+        *,
+        where: Where | None,
+        where_document: Where | None,
     ) -> _Ranked:
         n = depth * _OVERFETCH
+        ranked: _Ranked = []
         for _ in range(_MAX_ROUNDS):
-            rows = store.query(vector, n, where, where_document)
-            ranked = _group((row, similarity_from_distance(d)) for row, d in rows)
+            rows = handle.query(vector, n, where=where, where_document=where_document)
+            visible = self._visible(handle, lexical, [c for c, _ in rows])
+            ranked = _group((c, s) for c, s in rows if c in visible)
             if len(ranked) >= depth or len(rows) < n:
                 break
             n *= 2
@@ -218,149 +261,115 @@ class Searcher:
 
     def _lexical(
         self,
-        store: KnowledgeCollection,
+        handle: KnowledgeCollection,
+        lexical: LexicalIndex,
         query: str,
         depth: int,
-        where: dict[str, Any] | None,
-        where_document: dict[str, Any] | None,
+        *,
+        where: Where | None,
+        where_document: Where | None,
     ) -> _Ranked:
-        index = self.kb.lexical_index(store)
         n = depth * _OVERFETCH
         ranked: _Ranked = []
         for _ in range(_MAX_ROUNDS):
-            scored = index.search(query, n)
-            # ChromaDB has the texts and metadata, applies the filters, and drops chunks
-            # another process deleted since the index was built.
-            rows = store.chunks_by_id([chunk_id for chunk_id, _ in scored], where, where_document)
-            ranked = _group((rows[c], s) for c, s in scored if c in rows)
+            scored = lexical.search(query, n)
+            ids = [c for c, _ in scored]
+            if where or where_document:
+                passing = set(handle.get_chunks(ids, where=where, where_document=where_document))
+                ids = [c for c in ids if c in passing]
+            visible = self._visible(handle, lexical, ids)
+            ranked = _group((c, s) for c, s in scored if c in visible)
             if len(ranked) >= depth or len(scored) < n:
                 break
             n *= 2
         return ranked[:depth]
 
-    def _hybrid(
-        self,
-        store: KnowledgeCollection,
-        query: str,
-        vector: np.ndarray[Any, np.dtype[np.float32]],
-        dense: _Ranked,
-        lexical: _Ranked,
-        *,
-        k: int,
-        chunks_per_item: int,
-    ) -> list[SearchHit]:
-        fused = self.kb.fuse([[i for i, _ in dense], [i for i, _ in lexical]])[:k]
-        dense_by = {item: (rank, chunks) for rank, (item, chunks) in enumerate(dense, start=1)}
-        lexical_by = {item: (rank, chunks) for rank, (item, chunks) in enumerate(lexical, start=1)}
+    def _fused(
+        self, dense: _Ranked, lexical: _Ranked, k: int, chunks_per_item: int
+    ) -> tuple[list[tuple[str, float, list[str]]], dict[str, float]]:
+        fused = self.fusion.fuse([[i for i, _ in dense], [i for i, _ in lexical]])[:k]
         # Chunk-level fused scores (in [0, 1]) order the chunks shown within an item.
-        chunk_scores = dict(self.kb.fuse([_chunk_order(dense), _chunk_order(lexical)]))
-        hits: list[SearchHit] = []
-        missing_similarity: list[str] = []
-        missing_lexical: list[str] = []
+        chunk_scores = dict(self.fusion.fuse([_chunk_order(dense), _chunk_order(lexical)]))
+        by_item: dict[str, set[str]] = {}
+        for item_id, chunks in (*dense, *lexical):
+            by_item.setdefault(item_id, set()).update(c for c, _ in chunks)
+        picked: list[tuple[str, float, list[str]]] = []
         for item_id, score in fused:
-            rows: dict[str, ChunkRow] = {}
-            similarity: dict[str, float] = {}
-            lexical_scores: dict[str, float] = {}
-            d_rank = l_rank = None
-            if item_id in dense_by:
-                d_rank, chunks = dense_by[item_id]
-                for row, s in chunks:
-                    rows[row.id] = row
-                    similarity[row.id] = s
-            if item_id in lexical_by:
-                l_rank, chunks = lexical_by[item_id]
-                for row, s in chunks:
-                    rows[row.id] = row
-                    lexical_scores[row.id] = s
+            best = sorted(
+                by_item[item_id], key=lambda c: (-chunk_scores.get(c, 0.0), parse_chunk_id(c)[1])
+            )
+            picked.append((item_id, score, best[:chunks_per_item]))
+        return picked, chunk_scores
 
-            best = sorted(rows, key=lambda c: (-chunk_scores.get(c, 0.0), rows[c].index))
-            best = best[:chunks_per_item]
+    # -- results ----------------------------------------------------------------------------
+
+    def _hits(
+        self,
+        handle: KnowledgeCollection,
+        lexical: LexicalIndex,
+        query: str,
+        picked: list[tuple[str, float, list[str]]],
+        *,
+        vector: np.ndarray[Any, np.dtype[np.float32]] | None,
+        mode: SearchMode,
+        dense: _Ranked,
+        lexical_ranked: _Ranked,
+        chunk_scores: dict[str, float],
+    ) -> list[SearchHit]:
+        """Read the shown chunks and give every hit the scores its mode promises."""
+        wanted = [c for _, _, chunks in picked for c in chunks]
+        rows = handle.get_chunks(wanted)
+        similarity = {c: s for _, chunks in dense for c, s in chunks}
+        bm25 = {c: s for _, chunks in lexical_ranked for c, s in chunks}
+        dense_rank = {item: n for n, (item, _) in enumerate(dense, start=1)}
+        lexical_rank = {item: n for n, (item, _) in enumerate(lexical_ranked, start=1)}
+        if mode == "hybrid":
+            assert vector is not None
+            # Every hybrid hit carries both scores, even when one ranker missed it.
+            no_similarity = [c for c in wanted if c not in similarity and c in rows]
+            for c, v in handle.get_vectors(no_similarity).items():
+                similarity[c] = float(np.dot(v, vector))
+            no_bm25 = [c for c in wanted if c not in bm25 and c in rows]
+            bm25.update(lexical.score(query, no_bm25) if no_bm25 else {})
+            for c in no_bm25:
+                bm25.setdefault(c, 0.0)
+        item_best_sim = {item: chunks[0][1] for item, chunks in dense}
+        item_best_bm25 = {item: chunks[0][1] for item, chunks in lexical_ranked}
+        hits: list[SearchHit] = []
+        for item_id, score, chunk_list in picked:
+            shown = [rows[c] for c in chunk_list if c in rows]
+            if not shown:  # deleted since it was ranked
+                continue
             chunk_hits = [
                 ChunkHit(
-                    id=c,
-                    index=rows[c].index,
-                    text=rows[c].text,
-                    start=rows[c].start,
-                    end=rows[c].end,
-                    score=chunk_scores.get(c, 0.0),
-                    similarity=similarity.get(c),
-                    lexical_score=lexical_scores.get(c),
+                    id=row.id,
+                    index=row.index,
+                    text=row.text,
+                    start=row.start,
+                    end=row.end,
+                    score=chunk_scores.get(row.id, 0.0)
+                    if mode == "hybrid"
+                    else (similarity if mode == "dense" else bm25)[row.id],
+                    similarity=similarity.get(row.id) if mode != "lexical" else None,
+                    lexical_score=bm25.get(row.id) if mode != "dense" else None,
                 )
-                for c in best
+                for row in shown
             ]
-            missing_similarity.extend(c.id for c in chunk_hits if c.similarity is None)
-            missing_lexical.extend(c.id for c in chunk_hits if c.lexical_score is None)
-            first = next(iter(rows.values()))
+            item_similarity = _best(item_best_sim.get(item_id), [c.similarity for c in chunk_hits])
+            item_bm25 = _best(item_best_bm25.get(item_id), [c.lexical_score for c in chunk_hits])
             hits.append(
                 SearchHit(
                     id=item_id,
                     score=score,
-                    metadata=dict(first.metadata),
+                    metadata=dict(shown[0].metadata),
                     chunks=chunk_hits,
-                    similarity=max(similarity.values()) if similarity else None,
-                    lexical_score=max(lexical_scores.values()) if lexical_scores else None,
-                    dense_rank=d_rank,
-                    lexical_rank=l_rank,
+                    similarity=item_similarity if mode != "lexical" else None,
+                    lexical_score=item_bm25 if mode != "dense" else None,
+                    dense_rank=dense_rank.get(item_id) if mode != "lexical" else None,
+                    lexical_rank=lexical_rank.get(item_id) if mode != "dense" else None,
                 )
             )
-        return self._complete_scores(
-            store,
-            query,
-            vector,
-            hits,
-            missing_similarity=missing_similarity,
-            missing_lexical=missing_lexical,
-        )
-
-    def _complete_scores(
-        self,
-        store: KnowledgeCollection,
-        query: str,
-        vector: np.ndarray[Any, np.dtype[np.float32]],
-        hits: list[SearchHit],
-        *,
-        missing_similarity: list[str],
-        missing_lexical: list[str],
-    ) -> list[SearchHit]:
-        """Give every hybrid hit both scores, even when only one ranker found it."""
-        if not missing_similarity and not missing_lexical:
-            return hits
-        vectors = store.vectors(missing_similarity)
-        sims = {c: float(np.dot(v, vector)) for c, v in vectors.items()}
-        index = self.kb.lexical_index(store)
-        bm25 = index.score_docs(query, missing_lexical) if missing_lexical else {}
-        completed: list[SearchHit] = []
-        for hit in hits:
-            chunks = [
-                ChunkHit(
-                    id=c.id,
-                    index=c.index,
-                    text=c.text,
-                    start=c.start,
-                    end=c.end,
-                    score=c.score,
-                    similarity=c.similarity if c.similarity is not None else sims.get(c.id),
-                    lexical_score=c.lexical_score
-                    if c.lexical_score is not None
-                    else bm25.get(c.id),
-                )
-                for c in hit.chunks
-            ]
-            similarity = _best(hit.similarity, [c.similarity for c in chunks])
-            lexical_score = _best(hit.lexical_score, [c.lexical_score for c in chunks])
-            completed.append(
-                SearchHit(
-                    id=hit.id,
-                    score=hit.score,
-                    metadata=hit.metadata,
-                    chunks=chunks,
-                    similarity=similarity,
-                    lexical_score=lexical_score,
-                    dense_rank=hit.dense_rank,
-                    lexical_rank=hit.lexical_rank,
-                )
-            )
-        return completed
+        return hits
 
 
 def _best(current: float | None, candidates: list[float | None]) -> float | None:
@@ -370,57 +379,32 @@ def _best(current: float | None, candidates: list[float | None]) -> float | None
 
 def _group(scored: Any) -> _Ranked:
     """Chunks (best first) grouped by item, items in the order of their best chunk."""
-    order: dict[str, list[tuple[ChunkRow, float]]] = {}
-    for row, score in scored:
-        order.setdefault(row.item_id, []).append((row, score))
+    order: dict[str, list[tuple[str, float]]] = {}
+    for cid, score in scored:
+        order.setdefault(parse_chunk_id(cid)[0], []).append((cid, score))
     return list(order.items())
 
 
 def _chunk_order(ranked: _Ranked) -> list[str]:
     """Every chunk of a ranking, best score first."""
-    flat = sorted(
-        ((row.id, score) for _, chunks in ranked for row, score in chunks), key=lambda p: -p[1]
-    )
-    return [chunk_id for chunk_id, _ in flat]
+    flat = sorted(((c, s) for _, chunks in ranked for c, s in chunks), key=lambda p: -p[1])
+    return [c for c, _ in flat]
 
 
-def _single(ranked: _Ranked, k: int, chunks_per_item: int, side: str) -> list[SearchHit]:
-    hits: list[SearchHit] = []
-    for rank, (item_id, chunks) in enumerate(ranked[:k], start=1):
-        best = chunks[:chunks_per_item]
-        dense = side == "dense"
-        hits.append(
-            SearchHit(
-                id=item_id,
-                score=chunks[0][1],
-                metadata=dict(chunks[0][0].metadata),
-                chunks=[
-                    ChunkHit(
-                        id=row.id,
-                        index=row.index,
-                        text=row.text,
-                        start=row.start,
-                        end=row.end,
-                        score=score,
-                        similarity=score if dense else None,
-                        lexical_score=None if dense else score,
-                    )
-                    for row, score in best
-                ],
-                similarity=chunks[0][1] if dense else None,
-                lexical_score=None if dense else chunks[0][1],
-                dense_rank=rank if dense else None,
-                lexical_rank=None if dense else rank,
-            )
-        )
-    return hits
+def _single(ranked: _Ranked, k: int, chunks_per_item: int) -> list[tuple[str, float, list[str]]]:
+    return [
+        (item_id, chunks[0][1], [c for c, _ in chunks[:chunks_per_item]])
+        for item_id, chunks in ranked[:k]
+    ]
 
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def _check_search_args(query: Any, k: Any, mode: Any, min_score: Any, chunks_per_item: Any) -> None:
+def check_search_args(query: Any, k: Any, mode: Any, min_score: Any, chunks_per_item: Any) -> None:
+    """Refuse bad search arguments with an :class:`~semcached.errors.InvalidRequestError`
+    naming the field (``query``, ``k``, ``mode``, ``min_score``, ``chunks_per_item``)."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidRequestError(
             f"query: expected non-blank text, got {query!r:.80}. Fix: send what to search for",

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from semcached.errors import InvalidRequestError
-from semcached.index.knowledge.store import RESERVED_PREFIX, REVISION_ID
+from semcached.index.knowledge.store import REVISION_ID, MetadataValue
 
 __all__ = [
     "MAX_ID_LENGTH",
     "CollectionInfo",
     "Item",
-    "MetadataValue",
     "StoredItem",
     "UpsertReport",
     "check_id",
     "check_namespace",
-    "coerce_item",
 ]
 
 MAX_ID_LENGTH = 512
-MetadataValue = str | int | float | bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +38,16 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
-    """An item as stored: ``complete`` is false while (or after an interrupted) write."""
+    """An item's acknowledged version as stored: its text (empty in listings), metadata,
+    chunk count and content hash. ``pending`` is true while a newer version is being written
+    (or one was interrupted and awaits its roll-back): searches keep serving this version."""
 
     id: str
     text: str
     metadata: dict[str, Any]
     chunks: int
     content_hash: str
-    complete: bool
+    pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,14 +56,15 @@ class StoredItem:
             "metadata": self.metadata,
             "chunks": self.chunks,
             "content_hash": self.content_hash,
-            "complete": self.complete,
+            "pending": self.pending,
         }
 
 
 @dataclass(slots=True)
 class UpsertReport:
     """What an upsert did: ``written`` items were (re)chunked and embedded, ``unchanged`` skipped,
-    ``metadata_only`` had new metadata but the same text (no re-embedding)."""
+    ``metadata_only`` had new metadata but the same text (no re-embedding); ``timings_s`` says
+    where the time went (chunk, embed, store, lexical)."""
 
     items: int = 0
     written: int = 0
@@ -74,6 +73,11 @@ class UpsertReport:
     chunks: int = 0
     removed_chunks: int = 0
     seconds: float = 0.0
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` spent in ``stage`` (chunk, embed, store, lexical)."""
+        self.timings_s[stage] = self.timings_s.get(stage, 0.0) + seconds
 
     @property
     def items_per_s(self) -> float:
@@ -89,17 +93,20 @@ class UpsertReport:
             "removed_chunks": self.removed_chunks,
             "seconds": round(self.seconds, 3),
             "items_per_s": round(self.items_per_s, 2),
+            "timings_s": {stage: round(s, 3) for stage, s in self.timings_s.items()},
         }
 
 
 @dataclass(frozen=True, slots=True)
 class CollectionInfo:
-    """A knowledge collection of a namespace and its size."""
+    """A knowledge collection of a namespace and its size (``text_bytes``: UTF-8 bytes of its
+    items' text, what the namespace's byte quota counts)."""
 
     name: str
     namespace: str
     items: int
     chunks: int
+    text_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +114,7 @@ class CollectionInfo:
             "namespace": self.namespace,
             "items": self.items,
             "chunks": self.chunks,
+            "text_bytes": self.text_bytes,
         }
 
 
@@ -133,55 +141,3 @@ def check_id(item_id: Any, field: str) -> str:
             field=field,
         )
     return item_id
-
-
-def coerce_item(raw: Item | Mapping[str, Any], field: str) -> Item:
-    item_id: Any
-    text: Any
-    metadata: Any
-    if isinstance(raw, Item):
-        item_id, text, metadata = raw.id, raw.text, raw.metadata
-    elif isinstance(raw, Mapping):
-        item_id, text, metadata = raw.get("id"), raw.get("text"), raw.get("metadata") or {}
-    else:
-        raise InvalidRequestError(
-            f"{field}: expected an Item or an object with id, text and metadata, got "
-            f"{type(raw).__name__}",
-            field=field,
-        )
-    check_id(item_id, f"{field}.id")
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidRequestError(
-            f"{field}.text: expected non-blank text, got {text!r:.80}. Fix: skip empty items",
-            field=f"{field}.text",
-        )
-    if not isinstance(metadata, Mapping):
-        raise InvalidRequestError(
-            f"{field}.metadata: expected an object of str/int/float/bool values, got "
-            f"{type(metadata).__name__}",
-            field=f"{field}.metadata",
-        )
-    clean: dict[str, MetadataValue] = {}
-    for key, value in metadata.items():
-        path = f"{field}.metadata.{key}"
-        if (
-            not isinstance(key, str)
-            or not key
-            or key.startswith(RESERVED_PREFIX)
-            or key == "#document"
-        ):
-            raise InvalidRequestError(
-                f"{path}: expected a non-empty key not starting with {RESERVED_PREFIX!r}, got "
-                f"{key!r}. Fix: rename the key",
-                field=path,
-            )
-        if not isinstance(value, str | int | float | bool) or (
-            isinstance(value, float) and not math.isfinite(value)
-        ):
-            raise InvalidRequestError(
-                f"{path}: expected a str, int, finite float or bool, got {value!r:.80}. Fix: "
-                "flatten lists and objects into strings or separate keys",
-                field=path,
-            )
-        clean[key] = value
-    return Item(id=str(item_id), text=text, metadata=clean)

@@ -210,32 +210,6 @@ class ChromaBackend:
             self._indexes[name] = index
             return index
 
-    def collection(
-        self,
-        name: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        configuration: dict[str, Any] | None = None,
-    ) -> Any:
-        """The raw chromadb ``Collection`` ``name`` (cosine space), created on first use.
-
-        For modules of this package that need more than the :class:`VectorIndex` seam
-        (knowledge search: document filters, paging, metadata updates). Callers wrap every call
-        on it in :func:`_guard`, so ChromaDB's exceptions still never leave the package.
-        """
-        config = configuration or {"hnsw": {"space": "cosine"}}
-        return _guard(
-            "get_or_create_collection",
-            name,
-            lambda: self._client.get_or_create_collection(
-                name=name, embedding_function=None, configuration=config, metadata=metadata or None
-            ),
-        )
-
-    def max_batch_size(self) -> int:
-        """The most records ChromaDB accepts in one write (``client.get_max_batch_size()``)."""
-        return int(_guard("get_max_batch_size", self.location, self._client.get_max_batch_size))
-
     def drop(self, name: str) -> bool:
         """Delete a collection; ``False`` when it did not exist."""
         with self._lock:

@@ -125,6 +125,9 @@ def ingest(
         f"{report.removed_chunks} old chunks removed, {report.seconds:.1f} s, "
         f"{report.items_per_s:.1f} items/s"
     )
+    if report.timings_s:
+        split = ", ".join(f"{stage} {s:.1f} s" for stage, s in report.timings_s.items())
+        click.echo(f"time: {split}")
 
 
 def _json_option(value: str | None, name: str) -> dict[str, Any] | None:
@@ -244,7 +247,7 @@ def eval_search(
     from semcached.embeddings import SentenceTransformerEmbedder
     from semcached.index.knowledge.base import KnowledgeBase
     from semcached.index.knowledge.beir import evaluate, load_beir
-    from semcached.index.vector.chroma import ChromaBackend
+    from semcached.index.knowledge.chroma import ChromaKnowledgeStore
     from semcached.settings import Settings
 
     wanted = [m.strip() for m in modes.split(",") if m.strip()]
@@ -268,7 +271,8 @@ def eval_search(
         )
         kb = KnowledgeBase(
             embedder=embedder,
-            backend=ChromaBackend(path=data_dir / "chroma"),
+            store=ChromaKnowledgeStore(path=data_dir / "chroma"),
+            lexical_dir=data_dir / "lexical",
             rrf_k=rrf_k,
             dense_weight=dense_weight,
             lexical_weight=lexical_weight,
@@ -316,7 +320,9 @@ def eval_search(
     click.echo(
         f"{folder}: {len(data.corpus)} documents, {len(data.queries)} queries; ingest "
         f"{ingest_report.items} items ({ingest_report.written} embedded) in "
-        f"{ingest_report.seconds:.1f} s ({ingest_report.items_per_s:.1f} items/s)"
+        f"{ingest_report.seconds:.1f} s ({ingest_report.items_per_s:.1f} items/s; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in ingest_report.timings_s.items())
+        + ")"
     )
     click.echo(f"{'mode':<8}  {'nDCG@10':>8}  {'recall@100':>10}  {'median ms':>9}  {'p95 ms':>7}")
     for mode, row in figures.items():

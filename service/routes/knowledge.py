@@ -12,6 +12,11 @@ The namespace is the API key's own (``?namespace=`` / ``X-Semcached-Namespace`` 
 ``namespace`` may name it; another one is a 403). Bad input is a 422 whose ``field`` names
 the culprit (``query``, ``k``, ``where.year.$gtx``). The knowledge base is
 ``request.app.state.knowledge``; its blocking work runs in worker threads.
+
+Limits are checked before anything is written: an item over a size limit (too many metadata
+keys, too long a value or text) is a 413 naming the field (``items.3.metadata``), a quota of
+the namespace spent (collections, items, bytes) a 429, a malformed item a 422; never a 503,
+which clients would retry.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from semcached.embeddings.base import Embedder
-from semcached.errors import CollectionNotFoundError
+from semcached.errors import CollectionNotFoundError, LimitExceededError, QuotaExceededError
 from semcached.index.knowledge.base import KnowledgeBase
 from semcached.index.knowledge.search import MAX_CHUNKS_PER_ITEM, MAX_K, MAX_QUERY_CHARS
 from semcached.index.knowledge.store import check_collection_name
@@ -112,7 +117,8 @@ def _kb(request: Request) -> KnowledgeBase:
 
 
 async def _run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """``fn`` in a worker thread; a missing collection becomes a 404."""
+    """``fn`` in a worker thread; a missing collection becomes a 404, an input over a limit a
+    413, a spent quota a 429 (other invalid input stays a 422)."""
     try:
         return await asyncio.to_thread(fn, *args, **kwargs)
     except CollectionNotFoundError as exc:
@@ -122,6 +128,23 @@ async def _run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
             str(exc),
             field="collection",
             fix="GET /v1/knowledge/collections lists the existing ones; ingest items first",
+        ) from exc
+    except LimitExceededError as exc:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            str(exc),
+            field=exc.field,
+            fix=f"make `{exc.field}` smaller (limit {exc.limit}); nothing was written",
+        ) from exc
+    except QuotaExceededError as exc:
+        raise ApiError(
+            429,
+            "quota_exceeded",
+            str(exc),
+            field=exc.field,
+            fix=f"free space in this namespace or raise its quota ({exc.quota}); nothing of "
+            "this batch was written",
         ) from exc
 
 

@@ -13,12 +13,13 @@ import pytest
 from semcached import KnowledgeBase, SemanticCache, Settings
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
 from semcached.index import ChromaBackend, MemoryExactStore
+from semcached.index.knowledge import ChromaKnowledgeStore
 from semcached.service.app import create_app
 from semcached.service.auth import KEY_HEADER, hash_api_key
 
 pytestmark = [pytest.mark.model]
 
-SAMPLE = Path(__file__).resolve().parents[1] / "semcached" / "data" / "knowledge_sample.jsonl"
+SAMPLE = Path(__file__).resolve().parents[2] / "semcached" / "data" / "knowledge_sample.jsonl"
 KEY_A = "key-for-tenant-a"
 
 
@@ -41,10 +42,16 @@ class Api:
 def parts(
     st_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[SemanticCache, KnowledgeBase]:
-    backend = ChromaBackend(path=tmp_path_factory.mktemp("kb-http") / "chroma")
+    folder = tmp_path_factory.mktemp("kb-http")
+    backend = ChromaBackend(path=folder / "chroma")
     embedder = CachedEmbedder(st_embedder)
     cache = SemanticCache(embedder=embedder, exact_store=MemoryExactStore(), vector_backend=backend)
-    kb = KnowledgeBase(embedder=embedder, backend=backend, refresh_s=0)
+    kb = KnowledgeBase(
+        embedder=embedder,
+        store=ChromaKnowledgeStore(path=folder / "chroma"),
+        lexical_dir=folder / "lexical",
+        refresh_s=0,
+    )
     return cache, kb
 
 
@@ -238,7 +245,91 @@ def test_create_app_builds_its_own_knowledge_base(
     found = client.call("POST", "/v1/search", json={"query": "nocturnal birds", "k": 1})
     assert found.json()["hits"][0]["id"] == "x"
     reopened = KnowledgeBase(
-        embedder=st_embedder, backend=ChromaBackend(path=tmp_path / "data" / "chroma")
+        embedder=st_embedder, store=ChromaKnowledgeStore(path=tmp_path / "data" / "chroma")
     )
     stored = reopened.get("x")
     assert stored is not None and stored.text == "Owls hunt at night."
+
+
+def test_a_huge_metadata_map_is_refused_up_front_and_the_collection_keeps_working(
+    api: Api,
+) -> None:
+    """6,000 metadata keys (88 KB) once broke a ChromaDB collection for good: now a 413 names
+    the field before anything is written (no Retry-After: retrying cannot help), and every
+    later write, listing and search on that collection works."""
+    huge = {f"field_{n:05d}": f"value {n}" for n in range(6000)}
+    assert len(json.dumps(huge)) > 88_000
+    body = {
+        "items": [
+            {"id": "fine", "text": "Ferries leave the harbour at dawn."},
+            {"id": "bad", "text": "Too much metadata.", "metadata": huge},
+        ]
+    }
+    reply = api.call("POST", "/v1/knowledge/harbour/items", json=body)
+    assert reply.status_code == 413, reply.text
+    error = reply.json()["error"]
+    assert (error["type"], error["field"]) == ("payload_too_large", "items.1.metadata")
+    assert "6000" in error["message"] and error["fix"]
+    assert "retry-after" not in reply.headers
+    assert api.call("GET", "/v1/knowledge/harbour/items").status_code == 404  # nothing written
+
+    ok = api.call("POST", "/v1/knowledge/harbour/items", json={"items": body["items"][:1]})
+    assert ok.status_code == 200, ok.text
+    again = api.call("POST", "/v1/knowledge/harbour/items", json=body)
+    assert again.status_code == 413
+    found = api.call("POST", "/v1/search", json={"query": "ferry at dawn", "collection": "harbour"})
+    assert found.status_code == 200 and found.json()["hits"][0]["id"] == "fine"
+    listed = api.call("GET", "/v1/knowledge/harbour/items").json()["items"]
+    assert [item["id"] for item in listed] == ["fine"]
+    assert api.call("DELETE", "/v1/knowledge/harbour").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"$and": "x"}, "items.0.metadata.$and"),
+        ({"$gt": 1}, "items.0.metadata.$gt"),
+        ({"#document": "x"}, "items.0.metadata.#document"),
+    ],
+)
+def test_reserved_metadata_keys_are_a_422_not_a_503(
+    api: Api, metadata: dict[str, Any], field: str
+) -> None:
+    """Keys ChromaDB would refuse deep inside a write are refused up front as the client's
+    mistake (a 422 naming the key), never as a backend outage with Retry-After."""
+    body = {"items": [{"id": "a", "text": "x", "metadata": metadata}]}
+    reply = api.call("POST", "/v1/knowledge/reserved/items", json=body)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["field"] == field
+    assert "retry-after" not in reply.headers
+
+
+def test_quotas_are_a_429_naming_the_quota(
+    st_embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    """A namespace over its quota of collections or items gets a 429 that says which quota
+    and how to raise it; other namespaces are unaffected."""
+    settings = Settings(
+        api_keys={},
+        data_dir=tmp_path,
+        knowledge={"max_collections_per_namespace": 1, "max_items_per_namespace": 2},
+    )
+    cache = SemanticCache(
+        embedder=st_embedder,
+        exact_store=MemoryExactStore(),
+        vector_backend=ChromaBackend(path=tmp_path / "chroma"),
+    )
+    client = Api(create_app(settings, cache=cache))
+    items = {"items": [{"id": "a", "text": "Gulls."}, {"id": "b", "text": "Terns."}]}
+    assert client.call("POST", "/v1/knowledge/one/items", json=items).status_code == 200
+    second = client.call("POST", "/v1/knowledge/two/items", json=items)
+    assert second.status_code == 429, second.text
+    error = second.json()["error"]
+    assert (error["type"], error["field"]) == ("quota_exceeded", "collection")
+    assert "MAX_COLLECTIONS_PER_NAMESPACE" in error["message"]
+    more = client.call("PUT", "/v1/knowledge/one/items/c", json={"text": "Puffins."})
+    assert more.status_code == 429 and more.json()["error"]["field"] == "items"
+    other = client.call(
+        "POST", "/v1/knowledge/two/items", json=items, headers={"X-Semcached-Namespace": "b"}
+    )
+    assert other.status_code == 200, other.text

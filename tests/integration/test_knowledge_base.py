@@ -6,7 +6,7 @@ tests that write use their own collections.
 
 from __future__ import annotations
 
-import json
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,21 +17,13 @@ import pytest
 from semcached import KnowledgeBase
 from semcached.embeddings import SentenceTransformerEmbedder, Vectors
 from semcached.errors import EmbeddingError, InvalidRequestError
-from semcached.index import ChromaBackend
+from semcached.index.knowledge import ChromaKnowledgeStore
 from semcached.index.knowledge.base import CollectionNotFoundError, Item
+from semcached.index.knowledge.store import parse_chunk_id
+from tests.knowledge_support import LONG, sample_items
 from tests.recording import WrappedEmbedder
 
 pytestmark = [pytest.mark.model]
-
-SAMPLE = Path(__file__).resolve().parents[1] / "semcached" / "data" / "knowledge_sample.jsonl"
-LONG = " ".join(
-    f"Paragraph {n} explains a different detail of the onboarding process in several words."
-    for n in range(60)
-)
-
-
-def sample_items() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
 
 
 class CountingEmbedder(WrappedEmbedder):
@@ -52,14 +44,23 @@ class CountingEmbedder(WrappedEmbedder):
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> ChromaBackend:
-    return ChromaBackend(path=tmp_path_factory.mktemp("kb") / "chroma")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kb")
 
 
 @pytest.fixture(scope="module")
-def kb(st_embedder: SentenceTransformerEmbedder, backend: ChromaBackend) -> KnowledgeBase:
+def backend(folder: Path) -> ChromaKnowledgeStore:
+    return ChromaKnowledgeStore(path=folder / "chroma")
+
+
+@pytest.fixture(scope="module")
+def kb(
+    st_embedder: SentenceTransformerEmbedder, backend: ChromaKnowledgeStore, folder: Path
+) -> KnowledgeBase:
     """The sample corpus in collection "sample" of namespace "default"."""
-    base = KnowledgeBase(embedder=st_embedder, backend=backend, refresh_s=0)
+    base = KnowledgeBase(
+        embedder=st_embedder, store=backend, lexical_dir=folder / "lexical", refresh_s=0
+    )
     report = base.upsert(sample_items(), collection="sample")
     assert report.written == len(sample_items())
     return base
@@ -72,11 +73,21 @@ def counting(st_embedder: SentenceTransformerEmbedder) -> CountingEmbedder:
 
 @pytest.fixture
 def fresh(
-    counting: CountingEmbedder, backend: ChromaBackend, request: pytest.FixtureRequest
+    counting: CountingEmbedder,
+    backend: ChromaKnowledgeStore,
+    folder: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[tuple[KnowledgeBase, str]]:
     """A knowledge base over a counting embedder, and a collection name unique to the test."""
     name = request.node.name.replace("[", "-").replace("]", "")[:50].strip("_-") or "t"
-    base = KnowledgeBase(embedder=counting, backend=backend, batch_size=4, refresh_s=0)
+    base = KnowledgeBase(
+        embedder=counting,
+        store=backend,
+        lexical_dir=folder / "lexical",
+        batch_size=4,
+        refresh_s=0,
+        recovery_grace_s=0,
+    )
     yield base, name
     base.drop_collection(name)
 
@@ -116,7 +127,7 @@ def test_hybrid_fusion_ranks_an_exact_code_first(kb: KnowledgeBase) -> None:
 def test_results_carry_chunks_metadata_and_positions(kb: KnowledgeBase) -> None:
     """Long items are chunked; a hit names the chunk, where it lies in the item, its metadata."""
     stored = kb.get("manual-espresso", collection="sample")
-    assert stored is not None and stored.complete and stored.chunks >= 2
+    assert stored is not None and not stored.pending and stored.chunks >= 2
     result = kb.search(
         "the display shows F7, the boiler is not heating",
         k=1,
@@ -181,11 +192,15 @@ def test_bad_search_arguments_name_the_field(
     assert caught.value.field == field
 
 
-def test_reads_of_a_missing_collection_create_nothing(kb: KnowledgeBase) -> None:
-    before = kb.backend.list_names()
+def test_reads_of_a_missing_collection_create_nothing(
+    kb: KnowledgeBase, backend: ChromaKnowledgeStore
+) -> None:
+    before = backend.physical_names()
     with pytest.raises(CollectionNotFoundError):
         kb.get("x", collection="ghost")
-    assert kb.backend.list_names() == before
+    with pytest.raises(CollectionNotFoundError):
+        kb.search("x", collection="ghost")
+    assert backend.physical_names() == before
     assert kb.drop_collection("ghost") is False
 
 
@@ -236,10 +251,10 @@ def test_round_trip_upsert_get_delete(fresh: tuple[KnowledgeBase, str]) -> None:
     assert (report.items, report.written, report.chunks) == (2, 2, 2)
     stored = base.get("q1", collection=name)
     assert stored is not None
-    assert (stored.text, stored.metadata, stored.complete) == (
+    assert (stored.text, stored.metadata, stored.pending) == (
         "Quantum computers use qubits.",
         {"lang": "en"},
-        True,
+        False,
     )
     assert base.get("nope", collection=name) is None
     listed = {info.name: info for info in base.list_collections()}
@@ -281,7 +296,9 @@ def test_a_changed_item_replaces_all_its_chunks(fresh: tuple[KnowledgeBase, str]
     report = base.upsert([Item("doc", "A short note about lunch.", {"v": 2})], collection=name)
     assert (report.written, report.chunks, report.removed_chunks) == (1, 1, many - 1)
     assert store.chunk_count() == 2
-    assert sorted(store.chunk_metadata_of(["doc"])) == ["doc#0"]
+    assert [parse_chunk_id(c)[:2] for c in store.all_chunk_ids() if c.startswith("doc#")] == [
+        ("doc", 0)
+    ]
     stored = base.get("doc", collection=name)
     assert stored is not None and stored.metadata == {"v": 2}  # "old" is gone, not merged
     for mode in ("dense", "lexical", "hybrid"):
@@ -307,44 +324,83 @@ def test_metadata_only_change_keeps_vectors(
 
 def test_an_interrupted_ingest_reruns_without_duplicates(
     st_embedder: SentenceTransformerEmbedder,
-    backend: ChromaBackend,
+    backend: ChromaKnowledgeStore,
+    folder: Path,
     fresh: tuple[KnowledgeBase, str],
 ) -> None:
-    """Crash after the first batch; the half-written items are redone, nothing duplicated."""
+    """Crash after the first batch: its items are acknowledged, the next batch's are not
+    visible; a re-run rolls the half-written one back, redoes it, duplicates nothing."""
     _, name = fresh
     items = sample_items()[:10]
     crashing = KnowledgeBase(
-        embedder=CountingEmbedder(st_embedder, fail_after=1), backend=backend, batch_size=4
+        embedder=CountingEmbedder(st_embedder, fail_after=1),
+        store=backend,
+        lexical_dir=folder / "lexical",
+        batch_size=4,
+        refresh_s=0,
     )
     with pytest.raises(EmbeddingError, match="simulated crash"):
         crashing.upsert(items, collection=name)
     store = crashing.collection(name)
     records = store.records([item["id"] for item in items])
-    assert sum(r.state == "ok" for r in records.values()) == 4
-    assert sum(r.state == "writing" for r in records.values()) == 4
+    assert sum(r.live and not r.dirty for r in records.values()) == 4
+    assert sum(r.dirty and not r.live for r in records.values()) == 4
+    found = crashing.search("password pasta espresso", k=10, mode="lexical", collection=name)
+    assert set(found.ids) <= {item["id"] for item in items[:4]}
+    assert crashing.get(items[5]["id"], collection=name) is None
 
-    healthy = KnowledgeBase(embedder=st_embedder, backend=backend, batch_size=4)
+    healthy = KnowledgeBase(
+        embedder=st_embedder,
+        store=backend,
+        lexical_dir=folder / "lexical",
+        batch_size=4,
+        recovery_grace_s=0,
+    )
     report = healthy.upsert(items, collection=name)
     assert (report.unchanged, report.written) == (4, 6)
-    all_ids = [chunk_id for chunk_id, _ in store.all_chunks()]
-    assert len(all_ids) == len(set(all_ids))
-    assert {chunk_id.rsplit("#", 1)[0] for chunk_id in all_ids} == {i["id"] for i in items}
-    assert all(r.state == "ok" for r in store.records([i["id"] for i in items]).values())
+    all_ids = store.all_chunk_ids()
+    committed = store.records([i["id"] for i in items])
+    assert all(r.live and not r.dirty for r in committed.values())
+    expected = {f"{r.id}#{n}@{r.version}" for r in committed.values() for n in range(r.chunks)}
+    assert set(all_ids) == expected  # the crashed attempt's chunks are gone, no duplicates
 
 
 def test_lexical_index_survives_restart_and_follows_other_writers(
     st_embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
-    """A new process rebuilds BM25 from ChromaDB; a second instance's writes become visible."""
+    """A restart opens the lexical index where it was (no rebuild); a replica with its own
+    lexical index finds what another writes and stops finding what it deletes."""
     path = tmp_path / "chroma"
-    writer = KnowledgeBase(embedder=st_embedder, backend=ChromaBackend(path=path), refresh_s=0)
+    writer = KnowledgeBase(
+        embedder=st_embedder,
+        store=ChromaKnowledgeStore(path=path),
+        lexical_dir=tmp_path / "lexical-writer",
+        refresh_s=0,
+    )
     writer.upsert([Item("a", "Zebras have black and white stripes.")], collection="c")
-    reader = KnowledgeBase(embedder=st_embedder, backend=ChromaBackend(path=path), refresh_s=0)
+    reader = KnowledgeBase(
+        embedder=st_embedder,
+        store=ChromaKnowledgeStore(path=path),
+        lexical_dir=tmp_path / "lexical-reader",
+        refresh_s=0,
+    )
     assert reader.search("zebra stripes", mode="lexical", collection="c").ids == ["a"]
 
     writer.upsert([Item("b", "Stripes on a zebra confuse biting flies.")], collection="c")
     writer.delete(["a"], collection="c")
     assert reader.search("zebra stripes", mode="lexical", collection="c").ids == ["b"]
+
+    restarted = KnowledgeBase(
+        embedder=st_embedder,
+        store=ChromaKnowledgeStore(path=path),
+        lexical_dir=tmp_path / "lexical-writer",
+        refresh_s=0,
+    )
+    index = restarted.lexical_index(restarted.collection("c"), sync=False)
+    assert len(index) == 1  # already there before any catch-up
+    report = index.sync(restarted.collection("c"), now_ms=restarted.clock())
+    assert not report.full
+    assert restarted.search("zebra stripes", mode="lexical", collection="c").ids == ["b"]
 
 
 def test_namespaces_are_isolated(fresh: tuple[KnowledgeBase, str]) -> None:
@@ -360,7 +416,8 @@ def test_namespaces_are_isolated(fresh: tuple[KnowledgeBase, str]) -> None:
             ids = base.search("launch date", collection=name, namespace="b", mode=mode).ids
             assert "secret" not in ids
         assert [c.name for c in base.list_collections("b")] == [name]
-        cache_names = [n for n in base.backend.list_names() if "-cache-" in n]
+        assert isinstance(base.store, ChromaKnowledgeStore)
+        cache_names = [n for n in base.store.physical_names() if "-cache-" in n]
         assert not cache_names  # knowledge never lands in the cache's collections
     finally:
         base.drop_collection(name, namespace="a")
@@ -369,9 +426,14 @@ def test_namespaces_are_isolated(fresh: tuple[KnowledgeBase, str]) -> None:
 
 @pytest.mark.chroma_server
 def test_round_trip_on_a_chroma_server(
-    st_embedder: SentenceTransformerEmbedder, chroma_url: str
+    st_embedder: SentenceTransformerEmbedder, chroma_url: str, tmp_path: Path
 ) -> None:
-    base = KnowledgeBase(embedder=st_embedder, backend=ChromaBackend(url=chroma_url), refresh_s=0)
+    base = KnowledgeBase(
+        embedder=st_embedder,
+        store=ChromaKnowledgeStore(url=chroma_url, prefix="kbserver"),
+        lexical_dir=tmp_path / "lexical",
+        refresh_s=0,
+    )
     items = sample_items()[:8]
     try:
         report = base.upsert(items, collection="server")
@@ -390,6 +452,7 @@ def test_round_trip_on_a_chroma_server(
             [Item("acct-reset-password", "Passwords are reset by an admin now.")],
             collection="server",
         )
+        assert base.list_collections()[0].chunks == 8
         assert base.collection("server").chunk_count() == 8
         assert base.delete(["acct-reset-password"], collection="server") == 1
         assert "acct-reset-password" not in base.search("password", k=8, collection="server").ids
@@ -399,8 +462,10 @@ def test_round_trip_on_a_chroma_server(
 
 def test_vectors_are_unit_length(kb: KnowledgeBase) -> None:
     store = kb.collection("sample")
-    vectors = store.vectors(["acct-two-factor#0"])
-    assert np.linalg.norm(vectors["acct-two-factor#0"]) == pytest.approx(1.0, abs=1e-4)
+    record = store.records(["acct-two-factor"])["acct-two-factor"]
+    chunk = f"acct-two-factor#0@{record.version}"
+    vectors = store.get_vectors([chunk])
+    assert np.linalg.norm(vectors[chunk]) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_every_hybrid_chunk_has_both_scores(kb: KnowledgeBase) -> None:
@@ -419,7 +484,7 @@ def test_writes_are_split_at_chromas_batch_limit(fresh: tuple[KnowledgeBase, str
     """With a (pretend) limit of 2 records per write, every write is split and nothing is lost."""
     base, name = fresh
     store = base.collection(name, create=True)
-    store.max_batch = 2
+    store.max_batch = 2  # type: ignore[attr-defined]
     items = [Item(f"b{n}", f"{LONG[: 200 + 40 * n]}") for n in range(5)]
     first = base.upsert(items, collection=name)
     assert first.written == 5 and store.chunk_count() == first.chunks
@@ -428,42 +493,54 @@ def test_writes_are_split_at_chromas_batch_limit(fresh: tuple[KnowledgeBase, str
     assert (second.written, second.chunks) == (5, 5)
     assert store.chunk_count() == 5
     assert base.delete([f"b{n}" for n in range(5)], collection=name) == 5
-    assert store.chunk_count() == 0 and store.item_count() == 0
+    listed = {info.name: info for info in base.list_collections()}
+    assert store.chunk_count() == 0 and listed[name].items == 0
 
 
 def test_searches_stay_consistent_during_concurrent_writes(
     fresh: tuple[KnowledgeBase, str],
 ) -> None:
-    """Readers never fail while a writer replaces items, and the lexical index ends in step
-    with ChromaDB."""
-    import threading
-
+    """Readers that run while a writer replaces items (a barrier starts them together) never
+    fail and never see a mix: every hit's chunks are of one whole version; the lexical index
+    ends in step with the store."""
     base, name = fresh
     base.upsert(
         [Item(f"c{n}", f"Version one of note {n} about owls.") for n in range(8)], collection=name
     )
     errors: list[BaseException] = []
+    seen: list[str] = []
+    start = threading.Barrier(3)
+    writing = threading.Event()
 
     def read() -> None:
+        start.wait()
         try:
-            for _ in range(15):
-                for mode in ("lexical", "hybrid"):
-                    base.search("owls note", k=5, mode=mode, collection=name)
+            while writing.is_set():
+                for mode in ("lexical", "hybrid", "dense"):
+                    result = base.search("owls note", k=8, mode=mode, collection=name)  # type: ignore[arg-type]
+                    for hit in result.hits:
+                        words = {chunk.text.split()[1] for chunk in hit.chunks}
+                        assert len(words) == 1, hit
+                        seen.extend(words)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
     readers = [threading.Thread(target=read) for _ in range(2)]
+    writing.set()
     for thread in readers:
         thread.start()
+    start.wait()
     for version in ("two", "three"):
         base.upsert(
             [Item(f"c{n}", f"Version {version} of note {n} about owls.") for n in range(8)],
             collection=name,
         )
     base.delete(["c0", "c1"], collection=name)
+    writing.clear()
     for thread in readers:
         thread.join()
     assert not errors
+    assert seen  # the readers did overlap the writes
     store = base.collection(name)
     lexical = base.lexical_index(store)
     assert len(lexical) == store.chunk_count() == 6

@@ -12,7 +12,7 @@ from semcached.service.cli.main import main
 
 pytestmark = [pytest.mark.model]
 
-SAMPLE = Path(__file__).resolve().parents[1] / "semcached" / "data" / "knowledge_sample.jsonl"
+SAMPLE = Path(__file__).resolve().parents[2] / "semcached" / "data" / "knowledge_sample.jsonl"
 
 
 @pytest.fixture
