@@ -308,7 +308,7 @@ def test_restated_modifiers_are_no_swap(query: str, cached: str) -> None:
 
 
 def test_abbreviations_name_the_same_thing() -> None:
-    """"JS" is "JavaScript", "k8s" is "Kubernetes": no other name."""
+    """ "JS" is "JavaScript", "k8s" is "Kubernetes": no other name."""
     guard = EntityGuard()
     js = Candidate("x", 0.9, "JS: let vs const, what's the difference?")
     assert guard.check("What's the difference between let and const in JavaScript?", js) is None

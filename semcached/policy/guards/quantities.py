@@ -28,7 +28,7 @@ from semcached.policy.guards.text import (
     fmt,
 )
 
-__all__ = ["DateGuard", "NumberGuard", "UnitGuard", "numbers_with_roles"]
+__all__ = ["ROLE_WORDS", "DateGuard", "NumberGuard", "UnitGuard", "numbers_with_roles"]
 
 # Words that give a number its role when they stand just before it ("from 1234", "at 8").
 ROLE_WORDS = frozenset(
