@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semcached.quality.evaluation import Metrics, Replay, metrics_at
+from semcached.quality.metrics import Metrics, Replay, metrics_at
 
 __all__ = [
     "SCORE_GRID",
@@ -44,7 +44,7 @@ class OperatingPoint:
     target_precision: float
     conservative: bool
     verified: bool
-    min_score: float | None = None  # the cross-encoder's minimum score, when one was replayed
+    min_score: float | None = None  # the pair model's minimum score, when one was replayed
 
     @property
     def precision_interval(self) -> tuple[float, float]:
@@ -53,7 +53,7 @@ class OperatingPoint:
     def describe(self) -> str:
         low, high = self.precision_interval
         m = self.metrics
-        score = "" if self.min_score is None else f", cross-encoder score >= {self.min_score:g}"
+        score = "" if self.min_score is None else f", pair model score >= {self.min_score:g}"
         return (
             f"threshold {self.threshold:.3f}{score}: precision {m.precision:.3f} "
             f"(95% Wilson interval {low:.3f}-{high:.3f}, from {m.correct_hits} right of "
@@ -77,7 +77,7 @@ def grid(floor: float, step: float = 0.005) -> list[float]:
     return [round(floor + i * step, 4) for i in range(count + 1)]
 
 
-# Cross-encoder minimum scores tried (its probabilities crowd near 0 and 1).
+# Pair-model minimum scores tried (its probabilities crowd near 0 and 1).
 SCORE_GRID: tuple[float, ...] = (
     0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99,
     0.995, 0.998, 0.999,
@@ -95,7 +95,7 @@ def choose_operating_point(
 ) -> OperatingPoint | None:
     """The threshold meeting ``target_precision`` with the most right hits, or ``None``.
 
-    With a cross-encoder in the replay, its minimum score is chosen together with the threshold
+    With a pair model in the replay, its minimum score is chosen together with the threshold
     (``sweep_min_score``; otherwise the configured one is kept and ``min_score`` is ``None``).
 
     Example::
@@ -105,7 +105,7 @@ def choose_operating_point(
     """
     if not 0.0 < target_precision <= 1.0:
         raise ValueError(f"target precision must be within (0, 1], got {target_precision}")
-    sweep = verified and sweep_min_score and replay.sweeps_min_score
+    sweep = verified and sweep_min_score and replay.scored
     scores: Sequence[float | None] = SCORE_GRID if sweep else (None,)
     best: tuple[Metrics, float | None] | None = None
     for t in thresholds if thresholds is not None else grid(replay.floor):
@@ -150,28 +150,26 @@ def write_threshold(
     threshold: float,
     *,
     namespace: str | None = None,
-    cross_encoder: tuple[Path, float] | None = None,
+    min_score: float | None = None,
+    model_path: Path | None = None,
 ) -> Path:
     """Set the global threshold (or one namespace's) in the JSON config file, keeping every
-    other setting; written atomically. ``cross_encoder`` (model directory, minimum score) also
-    configures that cross-encoder for every namespace, or removes it when the minimum score is 0
-    (it would never veto)."""
+    other setting; written atomically. ``min_score`` also sets the pair model's minimum score
+    (one setting for every namespace), and ``model_path`` the pair model it was measured with
+    (``None``: the packaged one)."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be within [0, 1], got {threshold}")
     config = read_config(path)
-    if cross_encoder is not None:
-        model_dir, min_score = cross_encoder
-        if not 0.0 <= min_score <= 1.0:
+    if min_score is not None or model_path is not None:
+        if min_score is not None and not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be within [0, 1], got {min_score}")
         verifier = config.get("verifier") or {}
         if not isinstance(verifier, dict):
             raise ValueError(f"{path}: verifier must be a JSON object")
-        if min_score > 0.0:
-            verifier["cross_encoder_path"] = str(Path(model_dir).resolve())
-            verifier["cross_encoder_min_score"] = min_score
-        else:  # it would never veto: turn it off rather than pay for it on every candidate
-            verifier.pop("cross_encoder_path", None)
-            verifier.pop("cross_encoder_min_score", None)
+        if min_score is not None:
+            verifier["min_score"] = min_score
+        if model_path is not None:
+            verifier["model_path"] = str(Path(model_path).resolve())
         config["verifier"] = verifier
     if namespace is None:
         config["threshold"] = threshold

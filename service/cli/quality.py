@@ -1,6 +1,6 @@
 """``semcached eval-cache`` and ``semcached calibrate``: measure and tune hit quality.
 
-Both replay labelled pairs through the real cache (see :mod:`semcached.quality.evaluation`),
+Both replay labelled pairs through the real cache (see :mod:`semcached.quality.replay`),
 configured from Settings (threshold, verifier, adaptive policy), on in-memory stores: no user data
 is read or written, except the config file ``calibrate`` updates.
 """
@@ -19,7 +19,7 @@ import click
 from semcached.settings import Settings, config_file_path
 
 if TYPE_CHECKING:
-    from semcached.quality.evaluation import Replay
+    from semcached.quality.metrics import Replay
 
 __all__ = ["calibrate", "eval_cache"]
 
@@ -35,7 +35,7 @@ def _replay(
     embedding_cache: Path | None,
     namespace: str | None,
     quiet: bool,
-    cross_encoder: Path | None,
+    model: Path | None,
 ) -> Replay:
     from semcached import factory
     from semcached.embeddings.store import PersistentEmbedder
@@ -46,18 +46,19 @@ def _replay(
         settings = Settings()
     except ValueError as exc:
         raise click.ClickException(f"invalid settings: {exc}") from exc
-    if cross_encoder is not None:
+    if model is not None:
         if not verify or not settings.verifier.enabled:
             raise click.ClickException(
-                "--cross-encoder is part of the verifier; drop --no-verify and "
+                "--model is the verifier's pair model; drop --no-verify and "
                 "SEMCACHED_VERIFIER__ENABLED=false"
             )
-        if not (cross_encoder / "config.json").is_file():
-            raise click.ClickException(
-                f"--cross-encoder {cross_encoder}: no model there (expected config.json, as "
-                "written by semcached train-verifier)"
-            )
-        verifier = settings.verifier.model_copy(update={"cross_encoder_path": cross_encoder})
+        from semcached.embeddings.pair_scorer import pair_model_dir
+
+        try:
+            pair_model_dir(model)
+        except SemcachedError as exc:
+            raise click.ClickException(f"--model {model}: {exc}") from exc
+        verifier = settings.verifier.model_copy(update={"model_path": model, "model": True})
         settings = settings.model_copy(update={"verifier": verifier})
     try:
         embedder = factory.build_embedder(settings)
@@ -107,10 +108,10 @@ _common = [
         help="Keep embeddings in this folder across runs (big files embed once).",
     ),
     click.option(
-        "--cross-encoder",
+        "--model",
         type=click.Path(exists=True, file_okay=False, path_type=Path),
-        help="Add this local cross-encoder to the verifier (e.g. from train-verifier); its "
-        "minimum score is measured and calibrated with the threshold.",
+        help="Judge with this pair model (e.g. from train-verifier) instead of the packaged "
+        "one; its minimum score is measured and calibrated with the threshold.",
     ),
     click.option("--json", "as_json", is_flag=True, help="Print JSON for machines."),
 ]
@@ -134,7 +135,7 @@ def eval_cache(
     floor: float,
     verify: bool,
     embedding_cache: Path | None,
-    cross_encoder: Path | None,
+    model: Path | None,
     as_json: bool,
 ) -> None:
     """Replay labelled pairs through the cache and print its hit quality.
@@ -150,7 +151,7 @@ def eval_cache(
 
     replay = _replay(
         path, limit=limit, floor=floor, verify=verify, embedding_cache=embedding_cache,
-        namespace=namespace, quiet=as_json, cross_encoder=cross_encoder,
+        namespace=namespace, quiet=as_json, model=model,
     )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report_dict(replay), indent=2))
@@ -191,27 +192,27 @@ def calibrate(
     floor: float,
     verify: bool,
     embedding_cache: Path | None,
-    cross_encoder: Path | None,
+    model: Path | None,
     as_json: bool,
 ) -> None:
     """Pick the threshold meeting --target-precision with the most hits and save it.
 
     The pairs are replayed through the cache as configured (verifier included); the threshold
     chosen is written to the JSON config file Settings read (environment variables still
-    take precedence), for every namespace or for --namespace. With a cross-encoder (--cross-encoder,
-    or the one configured), its minimum score is chosen together with the global threshold and
-    both are written (a minimum of 0 removes it); --namespace keeps the configured minimum.
+    take precedence), for every namespace or for --namespace. With the pair model (the packaged
+    one, or --model), its minimum score is chosen together with the global threshold and both
+    are written; --namespace keeps the configured minimum (one setting for every namespace).
     """
     from semcached.quality.calibration import choose_operating_point, write_threshold
 
-    if cross_encoder is not None and namespace is not None:
+    if model is not None and namespace is not None:
         raise click.ClickException(
-            "the cross-encoder's minimum score is one setting for every namespace; calibrate "
-            "with --cross-encoder without --namespace"
+            "the pair model and its minimum score are one setting for every namespace; "
+            "calibrate with --model without --namespace"
         )
     replay = _replay(
         path, limit=limit, floor=floor, verify=verify, embedding_cache=embedding_cache,
-        namespace=namespace, quiet=as_json, cross_encoder=cross_encoder,
+        namespace=namespace, quiet=as_json, model=model,
     )  # fmt: skip
     # One namespace keeps the configured minimum score (a setting for every namespace).
     point = choose_operating_point(
@@ -225,11 +226,7 @@ def calibrate(
         if as_json:
             click.echo(json.dumps({"ok": False, "error": message}))
         raise click.ClickException(message)
-    scored = (
-        (Path(replay.cross_encoder_path), point.min_score)
-        if replay.cross_encoder_path is not None and point.min_score is not None
-        else None
-    )
+    min_score = point.min_score if namespace is None else None
     target = config_file or config_file_path()
     written = None
     if not dry_run:
@@ -238,7 +235,7 @@ def calibrate(
                 "SEMCACHED_CONFIG_FILE is empty (no config file); pass --config-file PATH"
             )
         written = write_threshold(
-            target, point.threshold, namespace=namespace, cross_encoder=scored
+            target, point.threshold, namespace=namespace, min_score=min_score, model_path=model
         )
     scope = f"namespace {namespace!r}" if namespace else "every namespace"
     if as_json:
@@ -256,22 +253,15 @@ def calibrate(
         sys.stdout.flush()
         return
     click.echo(f"wrote threshold {point.threshold:.3f} for {scope} to {written}")
-    if scored is not None and scored[1] > 0.0:
-        click.echo(
-            f"wrote the cross-encoder {scored[0]} with minimum score {scored[1]:g} to the "
-            "verifier settings"
-        )
-    elif scored is not None:
-        click.echo(
-            "the cross-encoder does not help at this target (best without it): removed it from "
-            "the verifier settings"
-        )
+    if min_score is not None:
+        click.echo(f"wrote the pair model's minimum score {min_score:g} to the verifier settings")
+    if model is not None:
+        click.echo(f"wrote the pair model {model} to the verifier settings")
     watched = ["SEMCACHED_THRESHOLD"] if namespace is None else []
-    if scored is not None:
-        watched += [
-            "SEMCACHED_VERIFIER__CROSS_ENCODER_PATH",
-            "SEMCACHED_VERIFIER__CROSS_ENCODER_MIN_SCORE",
-        ]
+    if min_score is not None:
+        watched.append("SEMCACHED_VERIFIER__MIN_SCORE")
+    if model is not None:
+        watched.append("SEMCACHED_VERIFIER__MODEL_PATH")
     overriding = [name for name in watched if name in os.environ]
     if overriding:
         click.echo(

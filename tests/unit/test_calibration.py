@@ -3,33 +3,52 @@ stricter target, and is written to the config file Settings read."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from semcached.policy.decision import Candidate, Rejection
+from semcached.policy.verifier import Verdict, Verifier
 from semcached.quality.calibration import choose_operating_point, grid, read_config, write_threshold
-from semcached.quality.evaluation import Outcome, Replay, metrics_at, wilson
+from semcached.quality.metrics import Outcome, Replay, metrics_at, served_at, wilson
 from semcached.settings import Settings, config_file_path
 from tests.strategies import labelled_outcomes
 
 
+class ConstantScorer:
+    """Stands in for the pair model in replays built by hand (the scores are in the verdicts)."""
+
+    name = "verifier"
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        return [0.0] * len(pairs)
+
+
+def _outcome(i: int, sim: float, label: int, passed: bool, score: float | None) -> Outcome:
+    candidate = Candidate(f"{i:032x}", sim, "cached text")
+    veto = None if passed else Rejection(candidate.id, sim, "numbers", "numbers differ")
+    verdict = Verdict(candidate, veto=veto, judged=("cached text", "query"), score=score)
+    return Outcome(
+        label=label,
+        top_similarity=sim,
+        top_correct=label == 1,
+        verdicts=(verdict,),
+        closest=candidate,
+    )
+
+
 def make_replay(rows: list[tuple[float, int, bool]], floor: float = 0.0) -> Replay:
-    """A pairs replay: (similarity, label, passed the guards)."""
+    """A pairs replay without a pair model: (similarity, label, passed the rules)."""
     outcomes = [
-        Outcome(
-            label=label,
-            top_similarity=sim,
-            top_correct=label == 1,
-            served_similarity=sim if passed and sim >= floor else None,
-            served_correct=label == 1,
-        )
-        for sim, label, passed in rows
+        _outcome(i, sim, label, passed, None) for i, (sim, label, passed) in enumerate(rows)
     ]
-    return Replay(mode="pairs", outcomes=outcomes, floor=floor, policy_threshold=0.9, guards=())
+    return Replay(
+        mode="pairs", outcomes=outcomes, floor=floor, policy_threshold=0.9, verifier=Verifier()
+    )
 
 
 def test_wilson_interval_known_values() -> None:
@@ -149,22 +168,15 @@ def test_config_file_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def make_scored_replay(rows: list[tuple[float, int, bool, float]], min_score: float) -> Replay:
-    """A pairs replay with a cross-encoder: (similarity, label, passed the checks, its score)."""
+    """A pairs replay with a pair model: (similarity, label, passed the rules, its score)."""
     outcomes = [
-        Outcome(
-            label=label,
-            top_similarity=sim,
-            top_correct=label == 1,
-            served_similarity=sim if passed else None,
-            served_correct=label == 1,
-            cross_score=score if passed else None,
-        )
-        for sim, label, passed, score in rows
+        _outcome(i, sim, label, passed, score if passed else None)
+        for i, (sim, label, passed, score) in enumerate(rows)
     ]
+    verifier = Verifier(scorer=ConstantScorer(), min_score=min_score)
     return Replay(
-        mode="pairs", outcomes=outcomes, floor=0.0, policy_threshold=0.9, guards=(),
-        policy_min_score=min_score,
-    )  # fmt: skip
+        mode="pairs", outcomes=outcomes, floor=0.0, policy_threshold=0.9, verifier=verifier
+    )
 
 
 scored_rows = st.lists(
@@ -175,7 +187,7 @@ scored_rows = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(scored_rows, st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
-def test_raising_the_cross_encoder_minimum_never_adds_hits(
+def test_raising_the_minimum_score_never_adds_hits(
     rows: list[tuple[float, int, bool, float]], s1: float, s2: float, threshold: float
 ) -> None:
     replay = make_scored_replay(rows, 0.5)
@@ -185,7 +197,7 @@ def test_raising_the_cross_encoder_minimum_never_adds_hits(
         <= metrics_at(replay, threshold, min_score=low).hits
         <= metrics_at(replay, threshold, min_score=0.0).hits
     )
-    # by default the configured minimum applies; cosine alone ignores the cross-encoder
+    # by default the configured minimum applies; cosine alone ignores the pair model
     assert metrics_at(replay, threshold) == metrics_at(replay, threshold, min_score=0.5)
     unscored = metrics_at(replay, threshold, verified=False, min_score=1.0)
     assert unscored.hits == sum(1 for r in rows if r[0] >= threshold)
@@ -193,7 +205,7 @@ def test_raising_the_cross_encoder_minimum_never_adds_hits(
 
 @settings(max_examples=100, deadline=None)
 @given(scored_rows, st.floats(0.05, 1.0), st.floats(0.05, 1.0))
-def test_with_a_cross_encoder_a_higher_target_never_yields_more_hits(
+def test_with_a_pair_model_a_higher_target_never_yields_more_hits(
     rows: list[tuple[float, int, bool, float]], p1: float, p2: float
 ) -> None:
     low, high = sorted((p1, p2))
@@ -208,34 +220,35 @@ def test_with_a_cross_encoder_a_higher_target_never_yields_more_hits(
         assert again == strict.metrics and again.precision + 1e-12 >= high
 
 
-def test_write_threshold_with_a_cross_encoder_keeps_other_verifier_settings(
+def test_write_threshold_with_a_minimum_score_keeps_other_verifier_settings(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "semcached.json"
     path.write_text(json.dumps({"verifier": {"checks": ["negation"]}, "redis_url": None}))
-    write_threshold(path, 0.9, cross_encoder=(tmp_path / "model", 0.97))
+    write_threshold(path, 0.9, min_score=0.97, model_path=tmp_path / "model")
     assert json.loads(path.read_text()) == {
         "redis_url": None,
         "threshold": 0.9,
         "verifier": {
             "checks": ["negation"],
-            "cross_encoder_path": str((tmp_path / "model").resolve()),
-            "cross_encoder_min_score": 0.97,
+            "min_score": 0.97,
+            "model_path": str((tmp_path / "model").resolve()),
         },
     }
     with pytest.raises(ValueError, match="min_score"):
-        write_threshold(path, 0.9, cross_encoder=(tmp_path, 1.5))
-    # a minimum of 0 never vetoes: the cross-encoder is removed instead of paid for
-    write_threshold(path, 0.95, cross_encoder=(tmp_path / "model", 0.0))
-    assert json.loads(path.read_text())["verifier"] == {"checks": ["negation"]}
+        write_threshold(path, 0.9, min_score=1.5)
 
 
-def test_other_minimum_scores_need_the_stop_at_veto_policy() -> None:
-    replay = make_scored_replay([(0.95, 1, True, 0.7)], 0.5)
-    fallback = dataclasses.replace(replay, stop_at_veto=False)
-    assert metrics_at(fallback, 0.9).hits == 1  # the configured minimum: still measured
-    with pytest.raises(ValueError, match="STOP_AT_VETO"):
-        metrics_at(fallback, 0.9, min_score=0.9)
-    point = choose_operating_point(fallback, 0.9, thresholds=[0.9])
-    assert point is not None and point.min_score is None  # not swept
-    assert choose_operating_point(replay, 0.9, thresholds=[0.9]).min_score is not None  # type: ignore[union-attr]
+@settings(max_examples=100, deadline=None)
+@given(scored_rows, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_the_fast_pairs_metrics_equal_the_verifier_selection(
+    rows: list[tuple[float, int, bool, float]], threshold: float, min_score: float
+) -> None:
+    """The vectorised metrics of a pairs replay give what Verifier.select decides, lookup by
+    lookup (the same rule, run two ways)."""
+    replay = make_scored_replay(rows, 0.5)
+    fast = metrics_at(replay, threshold, min_score=min_score)
+    served = [served_at(replay, o, threshold, min_score) for o in replay.outcomes]
+    hits = [o for o, (entry, _) in zip(replay.outcomes, served, strict=True) if entry is not None]
+    assert fast.hits == len(hits)
+    assert fast.correct_hits == sum(o.label == 1 for o in hits)
