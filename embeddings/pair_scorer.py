@@ -20,7 +20,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +27,27 @@ import xxhash
 
 from semcached.errors import ModelLoadError
 
-__all__ = ["PACKAGED_VERIFIER", "OnnxPairScorer", "packaged_verifier_dir"]
+__all__ = ["OnnxPairScorer", "pair_model_dir"]
 
-PACKAGED_VERIFIER = "verifier"  # folder of semcached/data holding the shipped pair model
 _MODEL_FILES = ("model.int8.onnx", "model.onnx")
 
 
-def packaged_verifier_dir() -> Path:
-    """Where the shipped pair model lives inside the installed package."""
-    return Path(str(files("semcached") / "data" / PACKAGED_VERIFIER))
+def pair_model_dir(path: str | Path) -> Path:
+    """The ONNX pair model at ``path``: the folder itself, or the ``onnx/`` export that
+    ``semcached train-verifier`` writes beside the trained model."""
+    path = Path(path)
+    for folder in (path, path / "onnx"):
+        if (folder / "tokenizer.json").is_file() and any(
+            (folder / f).is_file() for f in _MODEL_FILES
+        ):
+            return folder
+    raise ModelLoadError(
+        f"no pair model at {str(path)!r}: expected {' or '.join(_MODEL_FILES)} and "
+        "tokenizer.json there or in its onnx/ folder (what `semcached train-verifier` "
+        "writes). Fix the path in SEMCACHED_VERIFIER__MODEL_PATH, or unset it for the "
+        "packaged model",
+        path=str(path),
+    )
 
 
 class OnnxPairScorer:
@@ -52,15 +63,8 @@ class OnnxPairScorer:
     ) -> None:
         from semcached.embeddings.onnx_runtime import OnnxEncoder
 
-        path = Path(model_dir)
-        model = next((path / f for f in _MODEL_FILES if (path / f).is_file()), None)
-        if model is None or not (path / "tokenizer.json").is_file():
-            raise ModelLoadError(
-                f"no pair model at {str(path)!r}: expected {' or '.join(_MODEL_FILES)} and "
-                "tokenizer.json (what `semcached train-verifier` writes). Fix the path in "
-                "SEMCACHED_VERIFIER__MODEL_PATH, or unset it for the packaged model",
-                path=str(path),
-            )
+        path = pair_model_dir(model_dir)
+        model = next(path / f for f in _MODEL_FILES if (path / f).is_file())
         self.path = path
         self._name = name
         self.max_length = _max_length(path)
@@ -72,9 +76,13 @@ class OnnxPairScorer:
         self._lock = threading.Lock()
 
     @classmethod
-    def packaged(cls, **kwargs: object) -> OnnxPairScorer:
-        """The pair model that ships with semcached (trained on data licensed for shipping)."""
-        return cls(packaged_verifier_dir(), **kwargs)  # type: ignore[arg-type]
+    def packaged(cls, *, threads: int | None = 1, build: bool = True) -> OnnxPairScorer:
+        """The pair model that ships with semcached (trained on data licensed for shipping),
+        from its ONNX export (made on first use when torch is installed; see
+        :mod:`semcached.embeddings.verifier_model`)."""
+        from semcached.embeddings.verifier_model import packaged_onnx_dir
+
+        return cls(packaged_onnx_dir(build=build), threads=threads)
 
     @property
     def name(self) -> str:

@@ -488,15 +488,17 @@ def _default_scorer(settings: Settings | None, *, explicit: bool) -> PairScorer 
     options = settings.verifier if settings is not None else None
     if options is not None and (not options.enabled or not options.model):
         return None
-    from semcached.embeddings.pair_scorer import OnnxPairScorer, packaged_verifier_dir
+    from semcached.embeddings.pair_scorer import OnnxPairScorer
+    from semcached.embeddings.verifier_model import LAYERS_FILE, packaged_dir
 
     path = options.model_path if options is not None else None
+    threads = options.threads if options is not None else 1
     if path is not None:
-        return OnnxPairScorer(path, threads=options.threads if options else 1)
-    if not (packaged_verifier_dir() / "tokenizer.json").is_file():
+        return OnnxPairScorer(path, threads=threads)
+    if not (packaged_dir() / LAYERS_FILE).is_file():
         log.warning("the packaged pair model is missing; the verifier runs its rules only")
         return None
-    return OnnxPairScorer.packaged(threads=options.threads if options else 1)
+    return OnnxPairScorer.packaged(threads=threads)
 
 
 def _default_adaptive(settings: Settings | None) -> AdaptiveThresholds | None:

@@ -76,6 +76,9 @@ class TrainingOptions:
     threads: int | None = None  # torch threads; default: torch's choice
     layers: int | None = None  # keep only the first N transformer layers (smaller, faster)
     bf16: bool = False  # train in bfloat16 autocast (faster on CPUs with AMX/AVX-512 BF16)
+    # Keep the base model's embeddings (word, position, type) as they are: the model then
+    # needs none of its own, and can be shipped as its layers alone (see semcached.quality.ship).
+    freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -260,6 +263,11 @@ def train_cross_encoder(
         hf_logging.set_verbosity(verbosity)
     if options.layers is not None:
         _keep_layers(model, options.layers)
+    if options.freeze_embeddings:
+        embeddings = getattr(model, model.base_model_prefix).embeddings
+        for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+            for parameter in getattr(embeddings, name).parameters():
+                parameter.requires_grad_(False)
     try:  # fail now, not after an hour of training
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / METADATA_FILE).touch()
@@ -319,7 +327,8 @@ def _fit(
     model.train()
     total_steps = math.ceil(len(train) / options.batch_size) * options.epochs
     warmup = max(1, int(total_steps * options.warmup_fraction))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate, weight_decay=0.01)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=0.01)
 
     def rate(step: int) -> float:
         return min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup + 1)))
@@ -341,7 +350,7 @@ def _fit(
                 logits = model(**encoded).logits.squeeze(-1).float()
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
             loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad()

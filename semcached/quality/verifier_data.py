@@ -43,9 +43,11 @@ from semcached.quality.pairs import Pair, load_pairs
 __all__ = [
     "TrainPair",
     "assemble",
+    "gptcache_held_out",
     "held_out",
     "judged_pair",
     "mined_negatives",
+    "paws_held_out",
 ]
 
 log = logging.getLogger("semcached.quality")
@@ -128,11 +130,25 @@ def _meancache(shared: Path) -> list[Pair]:
     return pairs
 
 
-def _paws(shared: Path) -> list[Pair]:
+def _paws(shared: Path, *, half: bool = False) -> list[Pair]:
     path = shared / "paws" / "dev.tsv"
     if not path.is_file():
         return []
-    return [p for p in load_pairs(path) if not held_out(_paws_key(p))]
+    return [p for p in load_pairs(path) if held_out(_paws_key(p)) == half]
+
+
+def paws_held_out(shared: Path) -> list[Pair]:
+    """The half of PAWS dev that ``build-verifier --paws`` never trains on (for measuring)."""
+    return _paws(shared, half=True)
+
+
+def gptcache_held_out(shared: Path) -> list[tuple[str, str]]:
+    """The (origin, paraphrase) rows of GPTCache's set that ``--gptcache`` never trains on."""
+    path = shared / "gptcache_mock" / "mock_data.json"
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [(r["origin"], r["similar"]) for r in rows if held_out(r["origin"])]
 
 
 def _paws_key(pair: Pair) -> str:
@@ -234,11 +250,17 @@ def assemble(
     embed: Callable[[Sequence[str]], np.ndarray] | None = None,
     synthetic: int = 0,
     perturbations: bool = True,
+    perturbed_rewordings: int = 12_000,
     paws: bool = False,
     gptcache: bool = False,
     seed: int = 0,
 ) -> list[TrainPair]:
-    """Every training pair, as the verifier will read it, shuffled deterministically."""
+    """Every training pair, as the verifier will read it, shuffled deterministically.
+
+    ``synthetic`` template pairs (half of each label); with ``perturbations``, every near miss
+    :func:`~semcached.quality.synthetic.perturb` makes of the hand-written prompts and at most
+    ``perturbed_rewordings`` of its rewordings (they outnumber the near misses five to one).
+    """
     rng = random.Random(seed)
     handwritten = _handwritten(data)
     out = _judged(handwritten, "handwritten")
@@ -247,14 +269,15 @@ def assemble(
         from semcached.quality import synthetic as synth
 
         if synthetic:
-            generated = synth.generate(synthetic, seed=seed)
+            generated = synth.generate(synthetic, seed=seed + 1)
             out += _judged((Pair(p.a, p.b, p.label) for p in generated), "synthetic")
         if perturbations:
             prompts = list(dict.fromkeys(t for p in handwritten for t in (p.a, p.b)))
-            for text in prompts:
-                out += _judged(
-                    (Pair(p.a, p.b, p.label) for p in synth.perturb(text, rng)), "perturb"
-                )
+            perturbed = [p for text in prompts for p in synth.perturb(text, rng)]
+            rewordings = [p for p in perturbed if p.label == 1]
+            rng.shuffle(rewordings)
+            kept = [p for p in perturbed if p.label == 0] + rewordings[:perturbed_rewordings]
+            out += _judged((Pair(p.a, p.b, p.label) for p in kept), "perturb")
     if embed is not None:
         texts = [t for p in handwritten for t in (p.a, p.b)]
         family = _families(handwritten)

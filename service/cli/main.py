@@ -80,9 +80,10 @@ from semcached.service.cli.quality import calibrate, eval_cache  # noqa: E402
 
 main.add_command(eval_cache)
 main.add_command(calibrate)
-from semcached.service.cli.verifier import train_verifier  # noqa: E402
+from semcached.service.cli.verifier import build_verifier, train_verifier  # noqa: E402
 
 main.add_command(train_verifier)
+main.add_command(build_verifier)
 from semcached.service.cli.models import export_model  # noqa: E402
 
 main.add_command(export_model)

@@ -1,8 +1,10 @@
 """``semcached train-verifier``: fine-tune the verifier's cross-encoder on your labelled pairs.
 
 Everything runs offline, from the packaged embedding model's weights (see
-:mod:`semcached.quality.training`). The model directory it writes plugs into the verifier with
-``SEMCACHED_VERIFIER__CROSS_ENCODER_PATH`` or ``semcached calibrate --cross-encoder``.
+:mod:`semcached.quality.training`). The model directory it writes (the trained model and its
+int8 ONNX export in ``onnx/``) plugs into the verifier with ``SEMCACHED_VERIFIER__MODEL_PATH``
+or ``semcached calibrate --model``. ``semcached build-verifier`` rebuilds the pair model that
+ships with semcached.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import click
 
-__all__ = ["train_verifier"]
+__all__ = ["build_verifier", "train_verifier"]
 
 
 @click.command("train-verifier")
@@ -73,10 +75,11 @@ def train_verifier(
     """Train a cross-encoder verifier on labelled pairs (PATH) and save it to --out.
 
     PATH: JSONL {"a","b","label"} (label 1 = same meaning), PAWS-style TSV, or CSV with
-    a,b,label or question1,question2,is_duplicate. The held-out pairs are saved beside the
-    model (holdout.jsonl.gz); measure and pick the operating point with
+    a,b,label or question1,question2,is_duplicate. The model is exported to int8 ONNX in
+    OUT/onnx (what the verifier runs). The held-out pairs are saved beside the model
+    (holdout.jsonl.gz); measure and pick the operating point with
 
-        semcached calibrate OUT/holdout.jsonl.gz --cross-encoder OUT --target-precision 0.95
+        semcached calibrate OUT/holdout.jsonl.gz --model OUT --target-precision 0.95
     """
     from tqdm import tqdm
 
@@ -110,6 +113,11 @@ def train_verifier(
     finally:
         for bar in bars.values():
             bar.close()
+    from semcached.embeddings.onnx_export import export_onnx
+
+    if not as_json:
+        click.echo("exporting to ONNX (int8) for the verifier...", err=True)
+    export_onnx(out_dir, out_dir / "onnx", quantize="int8", max_length=max_length)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -127,9 +135,127 @@ def train_verifier(
                 f"  precision {precision}: score >= {point['min_score']:.3f} keeps "
                 f"{point['recall']:.1%} of duplicates"
             )
-    click.echo(f"model saved to {out_dir}")
+    click.echo(f"model saved to {out_dir} (ONNX export in {out_dir / 'onnx'})")
     if report.holdout_pairs:
         click.echo(
             "next: semcached calibrate "
-            f"{out_dir / 'holdout.jsonl.gz'} --cross-encoder {out_dir} --target-precision 0.95"
+            f"{out_dir / 'holdout.jsonl.gz'} --model {out_dir} --target-precision 0.95"
         )
+
+
+@click.command("build-verifier")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("benchmarks/data"),
+    show_default=True,
+    help="semcached's own labelled prompts (short_train_*.jsonl, long_sources_train.json).",
+)
+@click.option(
+    "--shared",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Public sets licensed for shipping (multiturn/ of MeanCache; paws/, gptcache_mock/ "
+    "with --paws / --gptcache, their held-out halves untouched).",
+)
+@click.option("--synthetic", type=click.IntRange(0), default=21_000, show_default=True)
+@click.option("--paws", is_flag=True, help="Also train on the training half of PAWS dev.")
+@click.option("--gptcache", is_flag=True, help="Also train on the training half of GPTCache's.")
+@click.option("--layers", type=click.IntRange(1, 6), default=4, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 20), default=2, show_default=True)
+@click.option("--learning-rate", type=float, default=5e-5, show_default=True)
+@click.option("--max-length", type=click.IntRange(16, 512), default=160, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("semcached/data/verifier"),
+    show_default=True,
+    help="Where the shippable layers go (the package's pair model by default).",
+)
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/verifier"),
+    show_default=True,
+    help="Where the training data and the full trained model are kept.",
+)
+def build_verifier(
+    *,
+    data: Path,
+    shared: Path | None,
+    synthetic: int,
+    paws: bool,
+    gptcache: bool,
+    layers: int,
+    epochs: int,
+    learning_rate: float,
+    max_length: int,
+    seed: int,
+    out: Path,
+    work: Path,
+) -> None:
+    """Rebuild the pair model semcached ships, from data whose licenses allow shipping.
+
+    Assembles the training pairs (semcached.quality.verifier_data: hand-written, long-prompt,
+    synthetic, mined and MeanCache pairs), fine-tunes a cross-encoder from the packaged MiniLM
+    with its embeddings frozen, and writes only its layers to --out. About half an hour on two
+    CPU cores for the defaults.
+    """
+    from tqdm import tqdm
+
+    from semcached.embeddings.sentence_transformer import SentenceTransformerEmbedder
+    from semcached.embeddings.verifier_model import packaged_onnx_dir, save_layers
+    from semcached.quality.training import TrainingOptions, train_cross_encoder
+    from semcached.quality.verifier_data import assemble
+
+    click.echo("assembling the training pairs...", err=True)
+    embedder = SentenceTransformerEmbedder()
+    pairs = assemble(
+        data, shared=shared, embed=embedder.embed, synthetic=synthetic, paws=paws,
+        gptcache=gptcache, seed=seed,
+    )  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / "train.jsonl").open("w", encoding="utf-8") as handle:
+        for p in pairs:
+            handle.write(json.dumps({"a": p.a, "b": p.b, "label": p.label, "source": p.source}))
+            handle.write("\n")
+    sources: dict[str, int] = {}
+    for p in pairs:
+        sources[f"{p.source}:{p.label}"] = sources.get(f"{p.source}:{p.label}", 0) + 1
+    click.echo(f"{len(pairs)} pairs: {json.dumps(sources, sort_keys=True)}", err=True)
+    options = TrainingOptions(
+        epochs=epochs, learning_rate=learning_rate, max_length=max_length, holdout_fraction=0.0,
+        seed=seed, layers=layers, bf16=True, freeze_embeddings=True,
+    )  # fmt: skip
+    bar = tqdm(desc="train", unit="batch", file=sys.stderr)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        report = train_cross_encoder(
+            [p.as_pair() for p in pairs], work / "model", options, progress=progress
+        )
+    finally:
+        bar.close()
+    extra = {
+        "max_length": max_length,
+        "layers": layers,
+        "trained_on": sources,
+        "options": report.options,
+        "recipe": "semcached build-verifier"
+        + (f" --shared {shared}" if shared else "")
+        + (" --paws" if paws else "")
+        + (" --gptcache" if gptcache else ""),
+    }
+    save_layers(work / "model", out, extra=extra)
+    click.echo(f"shippable layers written to {out}", err=True)
+    if out.resolve() == _packaged().resolve():
+        click.echo(f"ONNX export: {packaged_onnx_dir(out)}", err=True)
+
+
+def _packaged() -> Path:
+    from semcached.embeddings.verifier_model import packaged_dir
+
+    return packaged_dir()

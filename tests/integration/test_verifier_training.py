@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from semcached import factory
 from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
+from semcached.embeddings.pair_scorer import OnnxPairScorer
 from semcached.errors import ModelLoadError
 from semcached.policy.decision import Candidate
 from semcached.policy.guards import CrossEncoderGuard
@@ -109,6 +110,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.model
 def test_training_writes_a_model_its_report_and_the_unseen_pairs(trained: Path) -> None:
     assert (trained / "config.json").is_file() and (trained / "model.safetensors").is_file()
+    assert (trained / "onnx" / "model.int8.onnx").is_file()  # what the verifier runs
     report = json.loads((trained / METADATA_FILE).read_text())
     with gzip.open(trained / "holdout.jsonl.gz", "rt") as handle:
         holdout = [json.loads(line) for line in handle]
@@ -140,7 +142,6 @@ def test_the_trained_model_plugs_into_the_verifier(trained: Path) -> None:
     assert "cross-encoder score" in (strict.check(query, candidate) or "")
 
 
-@pytest.mark.model
 @pytest.mark.model
 def test_the_cross_encoder_is_safe_from_many_threads(trained: Path) -> None:
     """Lookups run in worker threads: scores computed concurrently equal the sequential ones,
@@ -185,7 +186,28 @@ def test_a_model_with_three_labels_is_refused(tmp_path: Path) -> None:
         CrossEncoderGuard(tmp_path)
 
 
-# -- eval-cache and calibrate with the trained verifier ----------------------------------------
+# -- the ONNX pair model, eval-cache and calibrate with it --------------------------------------
+
+
+@pytest.mark.model
+def test_the_onnx_export_scores_like_the_trained_model(trained: Path) -> None:
+    """The int8 export the verifier runs agrees with the PyTorch model it came from, scores
+    a pair alike alone or in a padded batch, and remembers it."""
+    guard = CrossEncoderGuard(trained, min_score=0.0, memo_size=0)
+    scorer = OnnxPairScorer(trained, memo_size=0)  # finds OUT/onnx
+    assert scorer.path == trained / "onnx" and scorer.max_length == 64
+    pairs = [
+        ("How can I reset my password?", "How do I reset my password?"),
+        ("What is the capital of France?", "What is the capital of Spain?"),
+        ("a much longer question about something else entirely, with more words", "b"),
+    ]
+    onnx = scorer.score_many(pairs)
+    torch_scores = guard.score_many(pairs)  # the same token order
+    assert onnx == pytest.approx(torch_scores, abs=0.05)  # int8 weights drift a little
+    assert [scorer.score(a, b) for a, b in pairs] == pytest.approx(onnx, abs=1e-5)
+    assert all(0.0 <= v <= 1.0 for v in onnx)
+    with pytest.raises(ModelLoadError, match="onnx/ folder"):
+        OnnxPairScorer(trained.parent)
 
 
 @pytest.fixture
@@ -198,8 +220,8 @@ def cli_env(
     monkeypatch.setenv("SEMCACHED_CONFIG_FILE", str(config))
     for name in (
         "SEMCACHED_THRESHOLD",
-        "SEMCACHED_VERIFIER__CROSS_ENCODER_PATH",
-        "SEMCACHED_VERIFIER__CROSS_ENCODER_MIN_SCORE",
+        "SEMCACHED_VERIFIER__MODEL_PATH",
+        "SEMCACHED_VERIFIER__MIN_SCORE",
     ):
         monkeypatch.delenv(name, raising=False)
     return config
@@ -212,93 +234,66 @@ def run(*args: str) -> str:
 
 
 @pytest.mark.model
-def test_eval_cache_sweeps_the_cross_encoder_score_exactly(cli_env: Path, trained: Path) -> None:
+def test_eval_cache_sweeps_the_minimum_score_exactly(cli_env: Path, trained: Path) -> None:
     """One replay measures every minimum score; at the configured one, the derived row equals
-    the policy's own lookups (the cross-encoder vetoing for real)."""
+    the policy's own lookups (the pair model judging for real)."""
     body = json.loads(
-        run("eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained), "--json")
+        run("eval-cache", str(sample_pairs_path()), "--model", str(trained), "--json")
     )
-    assert "cross_encoder" in body["guards"]
-    cross = body["cross_encoder"]
-    assert cross["policy_min_score"] == 0.5
-    at_policy = {r["threshold"]: r for r in cross["by_min_score"]["0.5"]}
-    assert body["policy"]["hits"] == at_policy[0.94]["hits"]
-    assert body["policy"]["correct_hits"] == at_policy[0.94]["correct_hits"]
+    model = body["pair_model"]
+    assert model is not None and model["policy_min_score"] == Settings().verifier.min_score
+    policy = body["policy"]
+    key = f"{model['policy_min_score']:g}"
+    if key in model["by_min_score"]:
+        at_policy = {r["threshold"]: r for r in model["by_min_score"][key]}
+        assert policy["hits"] == at_policy[policy["threshold"]]["hits"]
+        assert policy["correct_hits"] == at_policy[policy["threshold"]]["correct_hits"]
+    by_threshold = {r["threshold"]: r for r in body["verified"]}
+    assert policy["hits"] == by_threshold[policy["threshold"]]["hits"]
     # a higher minimum score never serves more
-    rows = cross["by_min_score"]
+    rows = model["by_min_score"]
     scores = sorted(rows, key=float)
     for low, high in itertools.pairwise(scores):
         for a, b in zip(rows[low], rows[high], strict=True):
             assert b["hits"] <= a["hits"]
-    # and the minimum score matters: the strictest serves less than the loosest somewhere
-    assert any(
-        a["hits"] > b["hits"] for a, b in zip(rows[scores[0]], rows[scores[-1]], strict=True)
-    )
-    out = run("eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained))
-    assert "with the cross-encoder" in out
+    out = run("eval-cache", str(sample_pairs_path()), "--model", str(trained))
+    assert "with the pair model" in out
 
 
 @pytest.mark.model
-def test_calibrate_writes_threshold_and_cross_encoder(cli_env: Path, trained: Path) -> None:
+def test_calibrate_writes_threshold_minimum_score_and_model(cli_env: Path, trained: Path) -> None:
     body = json.loads(
-        run("calibrate", str(sample_pairs_path()), "--cross-encoder", str(trained),
+        run("calibrate", str(sample_pairs_path()), "--model", str(trained),
             "--target-precision", "0.8", "--json")
     )  # fmt: skip
     assert body["ok"] and body["min_score"] is not None and body["precision"] >= 0.8
     config = json.loads(cli_env.read_text())
     assert config["threshold"] == body["threshold"]
+    assert config["verifier"] == {
+        "min_score": body["min_score"],
+        "model_path": str(trained.resolve()),
+    }
     loaded = Settings()
-    if body["min_score"] > 0:  # it helps: configured with its minimum score
-        assert config["verifier"] == {
-            "cross_encoder_path": str(trained.resolve()),
-            "cross_encoder_min_score": body["min_score"],
-        }
-        assert loaded.verifier.cross_encoder_path == trained.resolve()
-        assert loaded.verifier.cross_encoder_min_score == body["min_score"]
-    else:  # a minimum of 0 would never veto (this tiny model may not help): left out
-        assert config["verifier"] == {} and loaded.verifier.cross_encoder_path is None
+    assert loaded.verifier.model_path == trained.resolve()
+    assert loaded.verifier.min_score == body["min_score"]
     # the configured policy now measures what calibration promised
     policy = json.loads(run("eval-cache", str(sample_pairs_path()), "--json"))["policy"]
     assert policy["hits"] == body["hits"] and policy["precision"] >= 0.8
 
 
 @pytest.mark.model
-def test_calibrate_sweeps_a_configured_cross_encoder_too(
-    cli_env: Path, trained: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A cross-encoder configured in the environment is calibrated without the flag (its
-    minimum score written with the threshold); one namespace keeps the configured minimum."""
-    monkeypatch.setenv("SEMCACHED_VERIFIER__CROSS_ENCODER_PATH", str(trained))
-    body = json.loads(
-        run("calibrate", str(sample_pairs_path()), "--target-precision", "0.8", "--json")
-    )
-    assert body["min_score"] is not None
-    config = json.loads(cli_env.read_text())
-    if body["min_score"] > 0:
-        assert config["verifier"]["cross_encoder_min_score"] == body["min_score"]
-    else:  # it did not help: removed rather than paid for
-        assert "cross_encoder_path" not in config["verifier"]
-    body = json.loads(
-        run("calibrate", str(sample_pairs_path()), "--target-precision", "0.8",
-            "--namespace", "support", "--json")
-    )  # fmt: skip
-    assert body["min_score"] is None  # the configured one was kept
-
-
-@pytest.mark.model
-def test_calibrate_with_cross_encoder_refuses_a_namespace(cli_env: Path, trained: Path) -> None:
+def test_calibrate_with_a_model_refuses_a_namespace(cli_env: Path, trained: Path) -> None:
     result = CliRunner().invoke(
         main,
-        ["calibrate", str(sample_pairs_path()), "--cross-encoder", str(trained),
+        ["calibrate", str(sample_pairs_path()), "--model", str(trained),
          "--target-precision", "0.8", "--namespace", "support"],
     )  # fmt: skip
     assert result.exit_code != 0 and "without --namespace" in result.output
     result = CliRunner().invoke(
-        main,
-        ["eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained), "--no-verify"],
+        main, ["eval-cache", str(sample_pairs_path()), "--model", str(trained), "--no-verify"]
     )
     assert result.exit_code != 0 and "drop --no-verify" in result.output
     result = CliRunner().invoke(
-        main, ["eval-cache", str(sample_pairs_path()), "--cross-encoder", str(trained.parent)]
+        main, ["eval-cache", str(sample_pairs_path()), "--model", str(trained.parent)]
     )
-    assert result.exit_code != 0 and "expected config.json" in result.output
+    assert result.exit_code != 0 and "no pair model" in result.output

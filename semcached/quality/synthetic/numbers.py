@@ -95,7 +95,11 @@ def _other_number(token: str, rng: random.Random) -> str | None:
 
 def _other_year(token: str, rng: random.Random) -> str:
     year = int(token)
-    deltas = [d for d in (-30, -20, -10, -5, -3, -2, -1, 1, 2, 3, 5, 10) if year + d <= 2030]
+    # Another plausible year: never past 2030 for a recent one, any nearby year otherwise
+    # (a year after 2060 keeps its earlier neighbours).
+    deltas = [
+        d for d in (-30, -20, -10, -5, -3, -2, -1, 1, 2, 3, 5, 10) if year + d <= max(2030, year)
+    ]
     return str(year + rng.choice(deltas))
 
 
