@@ -40,8 +40,14 @@ class CachedEmbedder:
     def dim(self) -> int:
         return self.inner.dim
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        keys = [xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass")) for text in texts]
+    def embed(self, texts: Sequence[str], *, scope: str = "") -> Vectors:
+        """Vectors of ``texts``; remembered per ``scope`` (the cache gives each namespace its
+        own, so how fast a text embeds never tells one tenant what another asked)."""
+        prefix = f"{len(scope)}:{scope}\0" if scope else ""
+        keys = [
+            xxhash.xxh3_64_intdigest((prefix + text).encode("utf-8", "surrogatepass"))
+            for text in texts
+        ]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         missing: dict[int, list[int]] = {}
         with self._lock:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any, assert_never
 
 from semcached.embeddings.base import Embedder
+from semcached.embeddings.cache import CachedEmbedder
 from semcached.engine.core import (
     AskJudge,
     Decide,
@@ -91,6 +92,13 @@ class Steps:
 
     # -- one state --------------------------------------------------------------------------
 
+    def embed_one(self, text: str, namespace: str) -> Any:
+        """One text's vector; a remembered one only from the same namespace (timings of a
+        shared memo would tell a tenant which prompts another namespace asked)."""
+        if isinstance(self.embedder, CachedEmbedder):
+            return self.embedder.embed([text], scope=namespace)[0]
+        return self.embedder.embed([text])[0]
+
     def run(self, state: State, timings: dict[str, float]) -> Any:
         """Perform the IO ``state`` asks for and return the outcome its ``next`` takes."""
         match state:
@@ -99,8 +107,9 @@ class Steps:
                 return self.timed(
                     timings, "exact", lambda: self.exact_store.get(canon.namespace, canon.exact_key)
                 )
-            case Embed():
-                return self.timed(timings, "embed", lambda: self.embedder.embed([state.text])[0])
+            case Embed(plan=plan):
+                namespace = plan.canon.namespace
+                return self.timed(timings, "embed", lambda: self.embed_one(state.text, namespace))
             case Search(plan=plan, vector=vector):
                 canon = plan.canon
                 return self.timed(
@@ -211,8 +220,8 @@ class Steps:
         if write.entry is not None:
             vector = write.vector
             if vector is None:
-                text = retrieval_text(write.entry.text)
-                outcome = self.timed(timings, "embed", lambda: self.embedder.embed([text])[0])
+                text, namespace = retrieval_text(write.entry.text), write.namespace
+                outcome = self.timed(timings, "embed", lambda: self.embed_one(text, namespace))
                 vector = None if isinstance(outcome, Failure) else outcome
             if vector is None:
                 ok = False

@@ -202,3 +202,21 @@ def test_bad_ttls_are_refused_before_the_provider_is_called() -> None:
         with pytest.raises(ValueError, match="ttl_s"):
             cache.get_or_call(ask(PASSWORD), provider, ttl_s=bad)
     assert provider.calls == 0
+
+
+def test_the_embedding_memo_is_per_namespace() -> None:
+    """A prompt another namespace asked embeds at full cost here: how fast a lookup embeds
+    never tells a tenant what another one asked (issue: timing side channel)."""
+    from semcached.embeddings.cache import CachedEmbedder
+
+    inner = FakeEmbedder()
+    memo = CachedEmbedder(inner, max_entries=100)
+    cache = SemanticCache(
+        embedder=memo, exact_store=MemoryExactStore(), vector_backend=MemoryVectorBackend(),
+        threshold=0.7, guards=(),
+    )  # fmt: skip
+    cache.lookup(ask(PASSWORD), namespace="tenant-b")
+    cache.lookup(ask(PASSWORD), namespace="tenant-b")
+    assert inner.seen == [PASSWORD]  # remembered within the namespace
+    cache.lookup(ask(PASSWORD), namespace="tenant-a")
+    assert inner.seen == [PASSWORD, PASSWORD]  # embedded again for another namespace
