@@ -83,6 +83,7 @@ def create_app(
     from semcached.service.routes import cache as cache_routes
     from semcached.service.routes import openai as proxy
     from semcached.service.routes import ops as ops_routes
+    from semcached.service.routes import passthrough
     from semcached.service.upstream import build_upstream_client
 
     settings = settings or Settings()
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(cache_routes.router)
     app.include_router(proxy.router)
     _include_knowledge(app, settings, acache, knowledge)
+    app.include_router(passthrough.router)  # last: whatever no route above handles
     app.add_middleware(LimitsAndTiming, max_body_bytes=settings.service.max_body_bytes)
     return app
 

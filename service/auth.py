@@ -36,6 +36,7 @@ from semcached.service.errors import ApiError
 __all__ = [
     "KEY_HEADER",
     "NAMESPACE_HEADER",
+    "OWN_PREFIXES",
     "Caller",
     "KeyRing",
     "caller_namespace",
@@ -152,6 +153,14 @@ def _bearer(authorization: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+# semcached's own routes under /v1 (everything else there is a provider's route).
+OWN_PREFIXES = ("/v1/cache/", "/v1/knowledge/", "/v1/search", "/v1/stats")
+
+
+def _own_route(path: str) -> bool:
+    return path.startswith(OWN_PREFIXES) or not path.startswith("/v1/")
+
+
 def _keyring(request: Request) -> KeyRing:
     ring = getattr(request.app.state, "keyring", None)
     if not isinstance(ring, KeyRing):  # pragma: no cover - create_app always sets it
@@ -168,12 +177,13 @@ async def get_caller(
 ) -> Caller:
     """FastAPI dependency: the authenticated caller (401 when a key is required and wrong).
 
-    On ``/v1/chat/completions`` ``Authorization`` belongs to the upstream provider, so only
-    ``X-Semcached-Key`` is read there.
+    On provider routes (the proxy and everything relayed) ``Authorization`` belongs to the
+    upstream provider, so only ``X-Semcached-Key`` is read there; on semcached's own routes
+    (``/v1/cache/``, ``/v1/knowledge/``, ``/v1/search``, ``/v1/stats``) a bearer token works too.
     """
     ring = _keyring(request)
     bearer = None
-    if not request.url.path.endswith("/chat/completions"):
+    if _own_route(request.url.path):
         bearer = _bearer(request.headers.get("authorization"))
     return ring.caller(x_semcached_key, bearer)
 

@@ -135,6 +135,12 @@ class ServiceMetrics:
             ["cache"],
             registry=self.registry,
         )
+        self.passthrough_requests = Counter(
+            "semcached_passthrough_requests",
+            "Requests relayed to the upstream as they are (routes the cache does not handle).",
+            ["method"],
+            registry=self.registry,
+        )
         self.tokens_saved = Counter(
             "semcached_tokens_saved",
             "Provider tokens (usage.total_tokens of the cached answer) not spent thanks to hits.",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -31,6 +32,8 @@ __all__ = [
     "forward_headers",
     "open_sse",
     "post_json",
+    "refuse_cookies",
+    "transport_failure",
     "upstream_response",
     "upstream_url",
 ]
@@ -47,11 +50,21 @@ def build_upstream_client(
 ) -> httpx.AsyncClient:
     """The pooled client for the upstream: bounded timeouts, one retry on connect failure."""
     timeout = httpx.Timeout(settings.service.upstream_timeout_s, connect=10.0)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         timeout=timeout,
         transport=transport or httpx.AsyncHTTPTransport(retries=1),
         limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
     )
+    refuse_cookies(client)
+    return client
+
+
+def refuse_cookies(client: httpx.AsyncClient) -> None:
+    """Make the client's cookie jar keep nothing: the one upstream client serves every
+    tenant, so a ``Set-Cookie`` answering one caller must never ride along with another's
+    request. (httpx copies a jar handed to its constructor, policy dropped, so the policy is
+    set on the jar it keeps.)"""
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 
 
 def upstream_url(settings: Settings, path: str) -> str:
@@ -82,7 +95,7 @@ def upstream_response(exc: UpstreamError) -> Response:
     )
 
 
-def _transport_failure(exc: httpx.HTTPError) -> UpstreamError:
+def transport_failure(exc: httpx.HTTPError) -> UpstreamError:
     if isinstance(exc, httpx.TimeoutException):
         status, reason, what = 504, "timeout", "did not answer in time"
     else:
@@ -147,7 +160,7 @@ async def post_json(
     try:
         reply = await client.post(url, json=payload, headers=dict(headers))
     except httpx.HTTPError as exc:
-        failure = _transport_failure(exc)
+        failure = transport_failure(exc)
         _count_failure(metrics, failure.reason)
         raise failure from exc
     if reply.status_code >= 400:
@@ -187,7 +200,7 @@ async def open_sse(
             client.build_request("POST", url, json=payload, headers=dict(headers)), stream=True
         )
     except httpx.HTTPError as exc:
-        failure = _transport_failure(exc)
+        failure = transport_failure(exc)
         _count_failure(metrics, failure.reason)
         raise failure from exc
     if reply.status_code >= 400:

@@ -41,6 +41,8 @@ class Upstream:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # While set, every call is received (and counted) but not answered until released.
     gate: threading.Event | None = None
+    # Requests to any other route (the pass-through): method, path, query, body, headers.
+    relayed: list[dict[str, Any]] = field(default_factory=list)
 
     def hold(self) -> threading.Event:
         """Hold every call open until the returned event is set (bounded by 30 s)."""
@@ -143,6 +145,41 @@ def build_upstream_app(state: Upstream) -> FastAPI:
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(sse(), media_type="text/event-stream")
+
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def anything(rest: str, request: Request) -> Response:
+        """Any other route: what a pass-through must relay unchanged."""
+        seen = {
+            "method": request.method,
+            "path": rest,
+            "query": request.url.query,
+            "body": (await request.body()).decode("utf-8", "replace"),
+            "headers": dict(request.headers),
+        }
+        with state.lock:
+            state.relayed.append(seen)
+        if rest == "models":
+            return JSONResponse(
+                {"object": "list", "data": [{"id": "gpt-test", "object": "model"}]},
+                headers={"x-request-id": "req-models", "openai-processing-ms": "3"},
+            )
+        if rest == "login":  # a provider (or a gateway in front of it) setting a cookie
+            return JSONResponse({"ok": True}, headers={"set-cookie": "session=tenant-a; Path=/"})
+        if rest == "slow-stream":
+
+            async def lines() -> AsyncIterator[bytes]:
+                for i in range(3):
+                    yield f"data: {i}\n\n".encode()
+                    await asyncio.sleep(0.05)
+
+            return StreamingResponse(lines(), media_type="text/event-stream")
+        if rest == "limited":
+            return JSONResponse(
+                {"error": {"message": "slow down", "type": "rate_limit", "code": None}},
+                status_code=429,
+                headers={"retry-after": "3", "x-ratelimit-remaining-requests": "0"},
+            )
+        return JSONResponse({k: v for k, v in seen.items() if k != "headers"}, status_code=201)
 
     return app
 

@@ -1,0 +1,117 @@
+"""Every provider route the cache does not handle, relayed to the upstream as it is.
+
+Point an SDK's base URL at the sidecar and every call works: ``GET /v1/models``,
+``POST /v1/embeddings``, file uploads, batches, anything under ``/v1/`` that is not
+semcached's own (``/v1/cache/``, ``/v1/knowledge/``, ``/v1/search``, ``/v1/stats``) goes to
+``SEMCACHED_UPSTREAM_URL`` with its method, query string, body and headers, and its answer
+(status, headers, body, streamed as it arrives) comes back unchanged. Nothing relayed is ever
+cached; ``X-Semcached-Cache: bypass`` says so. The client keeps no cookies, so nothing one
+caller's upstream answer set reaches another caller.
+
+Hop-by-hop headers (RFC 9110 7.6.1), ``Host`` and semcached's own ``X-Semcached-*`` headers are
+not relayed; a caller's ``Authorization`` is (it is the provider's credential here), and is
+never stored or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from semcached.service.auth import OWN_PREFIXES, get_caller
+from semcached.service.errors import ApiError
+from semcached.service.metrics import ServiceMetrics
+from semcached.service.upstream import CACHE_HEADER, transport_failure, upstream_url
+
+__all__ = ["router"]
+
+log = logging.getLogger("semcached.service")
+
+router = APIRouter(tags=["pass-through"])
+
+_HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+        "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+    }
+)  # fmt: skip
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _request_headers(request: Request) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in request.headers.items()
+        if name not in _HOP_BY_HOP and not name.startswith("x-semcached-")
+    }
+
+
+def _response_headers(reply: httpx.Response) -> dict[str, str]:
+    # content-encoding stays: the body is relayed raw, as the upstream encoded it.
+    return {
+        name: value
+        for name, value in reply.headers.items()
+        if name not in _HOP_BY_HOP and name != "set-cookie"
+    }
+
+
+@router.api_route(
+    "/v1/{path:path}",
+    methods=_METHODS,
+    include_in_schema=False,  # the provider's API, not semcached's: see the module doc
+    dependencies=[Depends(get_caller)],
+)
+async def relay(path: str, request: Request) -> Response:
+    """Relay one request to the upstream and its answer back, streamed, never cached."""
+    full = f"/v1/{path}"
+    # semcached's own routes under /v1 are never relayed (a typo there is semcached's 404).
+    if full.startswith(OWN_PREFIXES) or full in {p.rstrip("/") for p in OWN_PREFIXES}:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no semcached route {request.method} {full}",
+            field="path",
+            fix="see GET /docs for semcached's own routes; provider routes are relayed",
+        )
+    metrics: ServiceMetrics = request.app.state.metrics
+    client: httpx.AsyncClient = request.app.state.upstream
+    url = upstream_url(request.app.state.settings, f"/{path}")
+    body = await request.body()
+    outgoing = client.build_request(
+        request.method,
+        url,
+        params=request.url.query or None,
+        content=body or None,
+        headers=_request_headers(request),
+    )
+    try:
+        reply = await client.send(outgoing, stream=True)
+    except httpx.HTTPError as exc:
+        metrics.upstream_requests.labels(outcome="error").inc()
+        failure = transport_failure(exc)
+        metrics.upstream_errors.labels(reason=failure.reason).inc()
+        return Response(
+            failure.body, status_code=failure.status, media_type="application/json",
+            headers={CACHE_HEADER: "bypass"},
+        )  # fmt: skip
+    metrics.upstream_requests.labels(outcome="ok" if reply.status_code < 400 else "error").inc()
+    metrics.passthrough_requests.labels(method=request.method).inc()
+    headers = _response_headers(reply)
+    headers[CACHE_HEADER] = "bypass"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in reply.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            # The status line is sent: the caller sees a body cut short (as from the provider).
+            log.warning("relayed %s %s cut by the upstream: %s", request.method, full, exc)
+            metrics.upstream_errors.labels(reason="stream_cut").inc()
+        finally:
+            await reply.aclose()
+
+    return StreamingResponse(chunks(), status_code=reply.status_code, headers=headers)
