@@ -134,7 +134,8 @@ class Client(BaseClient):
         return self._parse(self._send(call), FeedbackReply)
 
     def ready(self) -> Readiness:
-        """``GET /readyz``; a service with a backend down answers ``status='not_ready'``."""
+        """``GET /readyz``: ``ready``, ``degraded`` (a backend down, requests still answered) or
+        ``not_ready`` (strict readiness); ``.ready`` says whether it answers requests."""
         response = self._send(Call("GET", "/readyz"))
         if response.status_code == 503 and "backends" in response.text:
             return Readiness.model_validate(response.json())

@@ -80,6 +80,13 @@ class ChromaOptions(BaseModel):
     collection_prefix: str = Field(default="semcached", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
     tenant: str = "default_tenant"
     database: str = "default_database"
+    http_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="A Chroma server call gives up after this long (ChromaDB's own client "
+        "waits forever, so a hung server would hold every thread calling it).",
+    )
 
 
 class EmbeddingOptions(BaseModel):
@@ -133,6 +140,12 @@ class ServiceOptions(BaseModel):
     upstream_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_prompt_chars: int = Field(default=100_000, ge=1)
+    strict_readiness: bool = Field(
+        default=False,
+        description="/readyz answers 503 while any backend is down. Off by default: lookups "
+        "fail open, so a replica whose Redis or Chroma is down still answers every request, "
+        "and with one shared backend a strict probe takes every replica out at once.",
+    )
 
 
 class VerifierOptions(BaseModel):

@@ -168,7 +168,11 @@ class BackendStatus(_Reply):
 
 
 class Readiness(_Reply):
-    status: str = Field(description="`ready` or `not_ready`.")
+    status: str = Field(
+        description="`ready` (every backend answers), `degraded` (some backend is down: "
+        "lookups fail open to the upstream, the service still answers every request; 200 "
+        "unless SEMCACHED_SERVICE__STRICT_READINESS) or `not_ready` (503)."
+    )
     backends: dict[str, BackendStatus]
     upstream: str | None = Field(
         default=None, description="The configured upstream base URL, if any."
@@ -176,4 +180,5 @@ class Readiness(_Reply):
 
     @property
     def ready(self) -> bool:
-        return self.status == "ready"
+        """Whether the service answers requests (``degraded`` included)."""
+        return self.status in ("ready", "degraded")

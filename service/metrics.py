@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -133,6 +133,12 @@ class ServiceMetrics:
             "semcached_proxy_responses",
             "Responses of POST /v1/chat/completions by cache outcome.",
             ["cache"],
+            registry=self.registry,
+        )
+        self.backend_up = Gauge(
+            "semcached_backend_up",
+            "Whether each backend answered the last readiness probe (1) or not (0).",
+            ["backend"],
             registry=self.registry,
         )
         self.passthrough_requests = Counter(

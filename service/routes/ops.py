@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from semcached.engine.acache import AsyncSemanticCache
+from semcached.redaction import redact_text
 from semcached.service.auth import Caller, get_caller
 from semcached.service.errors import error_body
 from semcached.service.metrics import CONTENT_TYPE, ServiceMetrics
@@ -29,28 +30,42 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     tags=["ops"],
-    summary="Readiness: the exact store, the vector index and the embedder each answer",
+    summary="Readiness: the service answers; each backend's state in the body",
     response_model=Readiness,
-    responses={503: {"description": "A backend is down; the body names it."}},
+    responses={
+        503: {
+            "description": "A backend is down and SEMCACHED_SERVICE__STRICT_READINESS is on; "
+            "the body names it."
+        }
+    },
 )
 async def readyz(request: Request) -> JSONResponse:
+    """``ready`` when every backend answers; ``degraded`` (still 200) when one is down, since
+    lookups then fail open and every request is still answered: a load balancer should not
+    take out every replica because their one shared Redis restarts. Strict readiness
+    (``SEMCACHED_SERVICE__STRICT_READINESS=true``) answers 503 instead."""
     cache: AsyncSemanticCache = request.app.state.cache
+    settings = request.app.state.settings
+    metrics: ServiceMetrics = request.app.state.metrics
     health = await cache.check_backends(READY_TIMEOUT_S)
     backends = {
-        name: BackendStatus(ok=h.ok, detail=h.detail, ms=h.ms) for name, h in health.items()
+        name: BackendStatus(ok=h.ok, detail=redact_text(h.detail), ms=h.ms)
+        for name, h in health.items()
     }
+    for name, status in backends.items():
+        metrics.backend_up.labels(backend=name).set(1 if status.ok else 0)
     down = [name for name, status in backends.items() if not status.ok]
+    strict = settings.service.strict_readiness
+    state = "ready" if not down else ("not_ready" if strict else "degraded")
     body: dict[str, Any] = Readiness(
-        status="not_ready" if down else "ready",
-        backends=backends,
-        upstream=_without_credentials(request.app.state.settings.upstream_url),
+        status=state, backends=backends, upstream=_without_credentials(settings.upstream_url)
     ).model_dump()
     if not down:
         return JSONResponse(body)
     details = "; ".join(f"{name}: {backends[name].detail}" for name in down)
     body.update(
         error_body(
-            "not_ready",
+            "not_ready" if strict else "degraded",
             f"{', '.join(down)} {'is' if len(down) == 1 else 'are'} down ({details}); cache "
             "lookups fail open to the upstream meanwhile",
             field=None,
@@ -58,7 +73,7 @@ async def readyz(request: Request) -> JSONResponse:
             "SEMCACHED_CHROMA_URL); readiness recovers by itself",
         )
     )
-    return JSONResponse(body, status_code=503)
+    return JSONResponse(body, status_code=503 if strict else 200)
 
 
 def _without_credentials(url: str | None) -> str | None:

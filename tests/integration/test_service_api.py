@@ -141,7 +141,9 @@ def test_health_ready_stats_openapi(http: httpx.Client) -> None:
 def test_backend_down_readyz_names_it_and_the_proxy_fails_open(
     st_embedder: SentenceTransformerEmbedder, tmp_path: Any, service: Service, ns: str
 ) -> None:
-    """Redis unreachable: /readyz says exact_store is down; the proxy still answers."""
+    """Redis unreachable: /readyz stays 200 but says `degraded` and names exact_store (every
+    request is still answered: a load balancer must not drop the replica); the proxy answers;
+    the backend gauge says which is down. Strict readiness answers 503 instead."""
     dead_redis = RedisExactStore(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
     cache = SemanticCache(
         embedder=CachedEmbedder(st_embedder),
@@ -157,15 +159,26 @@ def test_backend_down_readyz_names_it_and_the_proxy_fails_open(
             headers={"X-Semcached-Namespace": ns},
         )
         delete = httpx.delete(f"{server.url}/v1/cache", params={"namespace": ns})
-    assert ready.status_code == 503
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert ready.status_code == 200
     body = ready.json()
+    assert body["status"] == "degraded"
     assert body["backends"]["exact_store"]["ok"] is False
     assert body["backends"]["vector_index"]["ok"] is True
     assert "exact_store" in body["error"]["message"]
+    assert 'semcached_backend_up{backend="exact_store"} 0.0' in metrics
+    assert 'semcached_backend_up{backend="vector_index"} 1.0' in metrics
     assert answer.status_code == 200
     assert "answer #" in answer.json()["choices"][0]["message"]["content"]
     assert delete.status_code == 503
     assert delete.json()["error"]["type"] == "backend_unavailable"
+    strict = service_settings(upstream_url)
+    strict = strict.model_copy(
+        update={"service": strict.service.model_copy(update={"strict_readiness": True})}
+    )
+    with serving(create_app(strict, cache=cache)) as server:
+        ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
     cache.close()
 
 
