@@ -33,8 +33,9 @@ def build_vector_backend(settings: Settings) -> VectorBackend:
     options = settings.chroma
     if settings.chroma_url:
         return ChromaBackend(
-            url=settings.chroma_url, tenant=options.tenant, database=options.database
-        )
+            url=settings.chroma_url, tenant=options.tenant, database=options.database,
+            timeout_s=options.http_timeout_s,
+        )  # fmt: skip
     return ChromaBackend(
         path=settings.data_dir / "chroma", tenant=options.tenant, database=options.database
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -92,12 +93,16 @@ def find_or_start_redis() -> tuple[str, RedisProcess | None]:
     return process.url, process
 
 
+CHROMA_PIDS: dict[str, int] = {}
+
+
 @contextmanager
-def chroma_server(data_dir: Path) -> Iterator[str]:
-    """Run ``chroma run`` on a free port; yield its URL once it answers its heartbeat."""
+def chroma_server(data_dir: Path, port: int | None = None) -> Iterator[str]:
+    """Run ``chroma run`` on ``port`` (a free one by default); yield its URL once it answers
+    its heartbeat. ``CHROMA_PIDS[url]`` is the server's process id while it runs."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     chroma = Path(sys.executable).with_name("chroma")
     command = [str(chroma)] if chroma.exists() else [sys.executable, "-m", "chromadb.cli.cli"]
     log = (data_dir / "chroma-server.log").open("wb")
@@ -132,8 +137,12 @@ def chroma_server(data_dir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("chroma run did not answer within 60 s")
             time.sleep(0.2)
+        CHROMA_PIDS[url] = process.pid
         yield url
     finally:
+        CHROMA_PIDS.pop(url, None)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a test may have left it stopped
         process.terminate()
         try:
             process.wait(timeout=15)

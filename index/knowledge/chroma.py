@@ -21,15 +21,16 @@ ChromaDB's exceptions never leave this module: a refusal caused by the input bec
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
-from semcached.errors import ConfigurationError, VectorIndexError
+from semcached.errors import VectorIndexError
+from semcached.index.chroma_client import ChromaConnection
 from semcached.index.knowledge.chroma_collection import (
     ChromaKnowledgeCollection,
     chroma_call,
@@ -37,6 +38,8 @@ from semcached.index.knowledge.chroma_collection import (
 )
 from semcached.index.knowledge.store import CollectionEntry, KnowledgeCollection
 from semcached.index.vector.base import collection_name
+
+log = logging.getLogger("semcached")
 
 __all__ = ["ChromaKnowledgeCollection", "ChromaKnowledgeStore"]
 
@@ -63,53 +66,38 @@ class ChromaKnowledgeStore:
         prefix: str = "semcached",
         tenant: str = "default_tenant",
         database: str = "default_database",
+        timeout_s: float = 10.0,
     ) -> None:
-        if (path is None) == (url is None):
-            raise ConfigurationError(
-                "ChromaKnowledgeStore needs exactly one of `path` (embedded) or `url` (a server)"
-            )
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         self.prefix = prefix
-        self._location = str(path) if path is not None else _redacted(str(url))
-        if url is not None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigurationError(
-                    f"chroma_url: expected http://host:port, got {_redacted(url)!r}. Fix: "
-                    "give the Chroma server's URL"
-                )
-            host = parts.hostname
-            port = parts.port or (443 if parts.scheme == "https" else 8000)
-            self._client: Any = chroma_call(
-                "connect",
-                self._location,
-                lambda: chromadb.HttpClient(
-                    host=host,
-                    port=port,
-                    ssl=parts.scheme == "https",
-                    settings=settings,
-                    tenant=tenant,
-                    database=database,
-                ),
-            )
-        else:
-            Path(str(path)).mkdir(parents=True, exist_ok=True)
-            self._client = chroma_call(
-                "open",
-                self._location,
-                lambda: chromadb.PersistentClient(
-                    path=str(path), settings=settings, tenant=tenant, database=database
-                ),
-            )
-        self.max_batch = max(
-            1,
-            int(chroma_call("get_max_batch_size", self._location, self._client.get_max_batch_size)),
+        self._connection = ChromaConnection(
+            path=path, url=url, tenant=tenant, database=database, timeout_s=timeout_s
         )
+        self._location = self._connection.location
+        self._max_batch: int | None = None
         self._handles: dict[tuple[str, str, str], ChromaKnowledgeCollection] = {}
         self._lock = threading.Lock()
+        try:  # a server that is down now is connected to when it returns
+            self._connected()
+        except VectorIndexError as exc:
+            if not self._connection.remote:
+                raise
+            log.warning("%s; connecting again on the next use", exc)
+
+    def _connected(self) -> Any:
+        """The client, connecting first if it is not yet (a server down at start-up)."""
+        try:
+            return self._connection.client()
+        except Exception as exc:  # an outage, never the caller's input (chromadb: ValueError)
+            raise VectorIndexError(f"ChromaDB connect to {self._location!r} failed: {exc}") from exc
+
+    @property
+    def max_batch(self) -> int:
+        """The most records ChromaDB takes in one call (asked once, on first need)."""
+        if self._max_batch is None:
+            client = self._connected()
+            size = chroma_call("get_max_batch_size", self._location, client.get_max_batch_size)
+            self._max_batch = max(1, int(size))
+        return self._max_batch
 
     @property
     def location(self) -> str:
@@ -132,7 +120,7 @@ class ChromaKnowledgeStore:
             return chroma_call(
                 "get_or_create_collection",
                 name,
-                lambda: self._client.get_or_create_collection(
+                lambda: self._connected().get_or_create_collection(
                     name=name,
                     embedding_function=None,
                     configuration=_PLAIN_CONFIGURATION,
@@ -143,7 +131,7 @@ class ChromaKnowledgeStore:
 
     def _existing(self, name: str) -> Any | None:
         try:
-            return self._client.get_collection(name=name, embedding_function=None)
+            return self._connected().get_collection(name=name, embedding_function=None)
         except Exception as exc:
             if is_missing(exc) or "does not exist" in str(exc):
                 return None
@@ -169,7 +157,7 @@ class ChromaKnowledgeStore:
             chunks = chroma_call(
                 "get_or_create_collection",
                 chunks_name,
-                lambda: self._client.get_or_create_collection(
+                lambda: self._connected().get_or_create_collection(
                     name=chunks_name,
                     embedding_function=None,
                     configuration=_CHUNK_CONFIGURATION,
@@ -179,7 +167,7 @@ class ChromaKnowledgeStore:
             items = chroma_call(
                 "get_or_create_collection",
                 items_name,
-                lambda: self._client.get_or_create_collection(
+                lambda: self._connected().get_or_create_collection(
                     name=items_name,
                     embedding_function=None,
                     configuration=_PLAIN_CONFIGURATION,
@@ -248,7 +236,7 @@ class ChromaKnowledgeStore:
         existed = False
         for chroma_name in self.names(namespace, name, model_id):
             try:
-                self._client.delete_collection(chroma_name)
+                self._connected().delete_collection(chroma_name)
                 existed = True
             except Exception as exc:
                 if not is_missing(exc) and "does not exist" not in str(exc):
@@ -267,14 +255,7 @@ class ChromaKnowledgeStore:
 
     def physical_names(self) -> list[str]:
         """Every ChromaDB collection name (maintenance and tests; walks the whole database)."""
-        collections = chroma_call("list_collections", self._location, self._client.list_collections)
+        collections = chroma_call(
+            "list_collections", self._location, self._connected().list_collections
+        )
         return sorted(c if isinstance(c, str) else c.name for c in collections)
-
-
-def _redacted(url: str) -> str:
-    """``url`` with any password shown as ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()

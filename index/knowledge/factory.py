@@ -21,6 +21,7 @@ def build_knowledge_store(settings: Settings) -> KnowledgeStore:
             prefix=options.collection_prefix,
             tenant=options.tenant,
             database=options.database,
+            timeout_s=options.http_timeout_s,
         )
     return ChromaKnowledgeStore(
         path=settings.data_dir / "chroma",

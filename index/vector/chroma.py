@@ -6,16 +6,17 @@ ChromaDB's own exceptions never leave this module: each becomes a
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
 
-from semcached.errors import ConfigurationError, VectorIndexError
+from semcached.errors import VectorIndexError
+from semcached.index.chroma_client import ChromaConnection
 from semcached.index.vector.base import (
     Metadata,
     Neighbor,
@@ -28,6 +29,7 @@ from semcached.index.vector.base import (
 __all__ = ["ChromaBackend", "ChromaVectorIndex", "collection_name"]
 
 T = TypeVar("T")
+log = logging.getLogger("semcached")
 
 
 def _guard(what: str, name: str, fn: Callable[[], T]) -> T:
@@ -150,45 +152,24 @@ class ChromaBackend:
         url: str | None = None,
         tenant: str = "default_tenant",
         database: str = "default_database",
+        timeout_s: float = 10.0,
     ) -> None:
-        if (path is None) == (url is None):
-            raise ConfigurationError("ChromaBackend needs exactly one of `path` or `url`")
-        try:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-        except ImportError as exc:  # pragma: no cover - chromadb is a core dependency
-            raise ConfigurationError("the vector index needs `pip install chromadb`") from exc
-        settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        self.location = str(path) if path is not None else str(url)
-        if url is not None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigurationError(f"chroma_url must look like http://host:port, got {url!r}")
-            port = parts.port or (443 if parts.scheme == "https" else 8000)
-            host = parts.hostname
-            self._client: Any = _guard(
-                "connect",
-                url,
-                lambda: chromadb.HttpClient(
-                    host=host,
-                    port=port,
-                    ssl=parts.scheme == "https",
-                    settings=settings,
-                    tenant=tenant,
-                    database=database,
-                ),
-            )
-        else:
-            Path(str(path)).mkdir(parents=True, exist_ok=True)
-            self._client = _guard(
-                "open",
-                str(path),
-                lambda: chromadb.PersistentClient(
-                    path=str(path), settings=settings, tenant=tenant, database=database
-                ),
-            )
+        self._connection = ChromaConnection(
+            path=path, url=url, tenant=tenant, database=database, timeout_s=timeout_s
+        )
+        self.location = self._connection.location
+        try:  # a server that is down now is connected to when it returns
+            self._connected()
+        except VectorIndexError as exc:
+            if not self._connection.remote:
+                raise
+            log.warning("%s; connecting again on the next use", exc)
         self._indexes: dict[str, ChromaVectorIndex] = {}
         self._lock = threading.Lock()
+
+    def _connected(self) -> Any:
+        """The client, connecting first if it is not yet (a server down at start-up)."""
+        return _guard("connect", self.location, self._connection.client)
 
     def index(self, name: str, *, metadata: dict[str, Any] | None = None) -> ChromaVectorIndex:
         """The collection ``name`` in cosine space, created on first use."""
@@ -199,7 +180,7 @@ class ChromaBackend:
             collection = _guard(
                 "get_or_create_collection",
                 name,
-                lambda: self._client.get_or_create_collection(
+                lambda: self._connected().get_or_create_collection(
                     name=name,
                     embedding_function=None,
                     configuration={"hnsw": {"space": "cosine"}},
@@ -217,13 +198,15 @@ class ChromaBackend:
             existing = self.list_names()
             if name not in existing:
                 return False
-            _guard("delete_collection", name, lambda: self._client.delete_collection(name))
+            _guard("delete_collection", name, lambda: self._connected().delete_collection(name))
             return True
 
     def list_names(self) -> list[str]:
-        collections = _guard("list_collections", self.location, self._client.list_collections)
+        collections = _guard(
+            "list_collections", self.location, lambda: self._connected().list_collections()
+        )
         return sorted(c if isinstance(c, str) else c.name for c in collections)
 
     def heartbeat(self) -> None:
         """Raise :class:`VectorIndexError` when ChromaDB cannot be reached."""
-        _guard("heartbeat", self.location, self._client.heartbeat)
+        _guard("heartbeat", self.location, lambda: self._connected().heartbeat())

@@ -12,9 +12,10 @@ import pytest
 
 from semcached import SemanticCache
 from semcached.embeddings import Embedder
+from semcached.errors import VectorIndexError
 from semcached.index import ChromaBackend, MemoryExactStore, RedisExactStore
 from tests.helpers import PASSWORD, Provider, ask
-from tests.servers import RedisProcess, chroma_server
+from tests.servers import CHROMA_PIDS, RedisProcess, chroma_server, free_port
 
 
 def test_redis_stopped_mid_run_without_a_failed_call(
@@ -73,3 +74,59 @@ def test_chroma_server_stopped_mid_run_without_a_failed_call(
     assert cache.get_or_call(ask(PASSWORD), provider).source == "exact"
     counters: dict[str, Any] = cache.stats.counters()
     assert counters["errors.vector_index"] >= 2
+
+
+def test_a_chroma_server_down_at_start_is_connected_to_when_it_returns(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    """Start-up tolerates a Chroma server that is down: lookups fail open meanwhile, and the
+    cache connects once the server answers (no restart)."""
+    port = free_port()
+    backend = ChromaBackend(url=f"http://user:s3cret@127.0.0.1:{port}", timeout_s=2)
+    assert "s3cret" not in backend.location and "user:***@" in backend.location
+    cache = SemanticCache(embedder=embedder, exact_store=MemoryExactStore(), vector_backend=backend)
+    provider = Provider()
+    first = cache.get_or_call(ask(PASSWORD), provider)
+    assert first.source == "provider" and "vector_index" in first.lookup.failed_backends
+    with pytest.raises(VectorIndexError) as failure:
+        backend.heartbeat()
+    assert "s3cret" not in str(failure.value)
+    with chroma_server(tmp_path, port=port):
+        cache.get_or_call(ask("How do I delete my account?"), provider)
+        reworded = cache.get_or_call(ask("How can I delete my account?"), provider)
+        assert reworded.source == "semantic"
+
+
+def test_a_hung_chroma_server_costs_a_bounded_wait_and_the_exact_layer_still_answers(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    """SIGSTOP: ChromaDB's own client would wait forever; ours gives up at its timeout, the
+    lookup fails open, and exact hits are still served."""
+    import os
+    import signal
+    import threading
+
+    with chroma_server(tmp_path) as url:
+        backend = ChromaBackend(url=url, timeout_s=1.0)
+        cache = SemanticCache(
+            embedder=embedder, exact_store=MemoryExactStore(), vector_backend=backend
+        )
+        provider = Provider()
+        cache.get_or_call(ask(PASSWORD), provider)
+        os.kill(CHROMA_PIDS[url], signal.SIGSTOP)
+        try:
+            results: list[Any] = []
+            worker = threading.Thread(
+                target=lambda: results.append(
+                    cache.get_or_call(ask("How can I reset my password, please?"), provider)
+                ),
+                daemon=True,
+            )
+            worker.start()
+            worker.join(timeout=60)  # a bound on a hang, not a timing assertion
+            assert not worker.is_alive(), "a lookup hung behind a stopped Chroma server"
+            assert results[0].source == "provider"
+            assert "vector_index" in results[0].lookup.failed_backends
+            assert cache.get_or_call(ask(PASSWORD), provider).source == "exact"
+        finally:
+            os.kill(CHROMA_PIDS[url], signal.SIGCONT)
