@@ -34,6 +34,7 @@ from semcached.errors import (
     ProviderError,
     SemcachedError,
 )
+from semcached.redaction import redact_text
 
 __all__ = ["ApiError", "error_body", "error_response", "install_error_handlers"]
 
@@ -43,8 +44,9 @@ log = logging.getLogger("semcached.service")
 def error_body(
     type: str, message: str, *, field: str | None = None, fix: str | None = None
 ) -> dict[str, Any]:
-    """The error JSON: ``{"error": {"type", "message", "field", "fix"}}``."""
-    return {"error": {"type": type, "message": message, "field": field, "fix": fix}}
+    """The error JSON: ``{"error": {"type", "message", "field", "fix"}}``. A credentialed URL
+    in the message (a backend's error quoting its address) is masked: any tenant reads these."""
+    return {"error": {"type": type, "message": redact_text(message), "field": field, "fix": fix}}
 
 
 def error_response(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 
 import click
 from pydantic import SecretStr
 
-from semcached.settings import Settings
+from semcached.errors import ConfigurationError
+from semcached.redaction import redact_url
+from semcached.service.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
+from semcached.settings_check import load_settings
 
 __all__ = ["bind_host", "hash_key_command", "serve"]
 
@@ -25,11 +29,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind_host(requested: str, *, has_keys: bool) -> tuple[str, str | None]:
-    """Where to listen, and a warning when the request had to be narrowed.
+def bind_host(
+    requested: str, *, has_keys: bool, allow_unauthenticated: bool = False
+) -> tuple[str, str | None]:
+    """Where to listen, and a warning when the request had to be narrowed (or was allowed
+    open on purpose).
 
     Without API keys the service is open to whoever can connect, so it listens on localhost
-    only, whatever was asked.
+    only, whatever was asked, unless ``allow_unauthenticated`` says another layer (an
+    authenticating proxy, a private container network) guards it.
 
     Example::
 
@@ -38,6 +46,12 @@ def bind_host(requested: str, *, has_keys: bool) -> tuple[str, str | None]:
     """
     if has_keys or is_loopback(requested):
         return requested, None
+    if allow_unauthenticated:
+        return requested, (
+            f"listening on {requested} without API keys (--allow-unauthenticated): anyone "
+            "who can reach this port can read and write the cache; keep it on a private "
+            "network or behind an authenticating proxy"
+        )
     return "127.0.0.1", (
         f"no API keys are configured (SEMCACHED_API_KEYS), so the service binds to 127.0.0.1 "
         f"only instead of {requested}; configure keys (`semcached hash-key`) to listen on "
@@ -70,6 +84,26 @@ def bind_host(requested: str, *, has_keys: bool) -> tuple[str, str | None]:
     help="Answer misses with a built-in echo model (to try semcached without a provider).",
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True,
+    help="Least severe log records shown.",
+)  # fmt: skip
+@click.option(
+    "--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+    help="text, or json: one JSON object per line (ts, level, logger, message).",
+)  # fmt: skip
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where embedded data lives (default: SEMCACHED_DATA_DIR or .semcached).",
+)
+@click.option(
+    "--allow-unauthenticated",
+    is_flag=True,
+    help="Listen on --host even without API keys (behind an authenticating proxy, or on a "
+    "private container network); a warning says so. Without it, no keys means localhost.",
+)
 def serve(
     *,
     host: str | None,
@@ -79,6 +113,10 @@ def serve(
     chroma_url: str | None,
     echo_upstream: bool,
     access_log: bool,
+    log_level: str,
+    log_format: str,
+    data_dir: Path | None,
+    allow_unauthenticated: bool,
 ) -> None:
     """Run the sidecar: the cache API and an OpenAI-compatible caching proxy.
 
@@ -90,7 +128,11 @@ def serve(
     from semcached.service.app import create_app
     from semcached.service.echo import ECHO_URL, echo_transport
 
-    settings = Settings()
+    configure_logging(log_level, "json" if log_format == "json" else "text")
+    try:
+        settings = load_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    except ConfigurationError as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
     if redis_url is not None:
         settings = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
     if chroma_url is not None:
@@ -109,7 +151,11 @@ def serve(
                 param_hint="--upstream-url",
             )
         settings = settings.model_copy(update={"upstream_url": upstream_url})
-    listen, warning = bind_host(host or settings.service.host, has_keys=bool(settings.api_keys))
+    listen, warning = bind_host(
+        host or settings.service.host,
+        has_keys=bool(settings.api_keys),
+        allow_unauthenticated=allow_unauthenticated,
+    )
     listen_port = port or settings.service.port
     if warning:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -121,15 +167,21 @@ def serve(
         if settings.api_keys
         else "no API keys (localhost only)"
     )
+    vectors = (
+        redact_url(settings.chroma_url) if settings.chroma_url else settings.data_dir / "chroma"
+    )
     click.echo(
         f"semcached serving on http://{shown}:{listen_port}  (docs: /docs)\n"
         f"  upstream: {_describe_upstream(settings.upstream_url, echo_upstream)}\n"
         f"  auth:     {keys}\n"
         f"  exact:    {'Redis' if settings.redis_url else 'in-process'};  "
-        f"vectors: {settings.chroma_url or settings.data_dir / 'chroma'}",
+        f"vectors: {vectors}",
         err=True,
     )
-    uvicorn.run(app, host=listen, port=listen_port, access_log=access_log, log_level="info")
+    uvicorn.run(
+        app, host=listen, port=listen_port, access_log=access_log, log_level=log_level,
+        log_config=None,  # our handler (configure_logging): one format, credentials masked
+    )  # fmt: skip
 
 
 @click.command("hash-key")
@@ -147,4 +199,4 @@ def hash_key_command(key: str, namespace: str) -> None:
 def _describe_upstream(url: str | None, echo: bool) -> str:
     if echo:
         return "built-in echo (answers repeat the question; use --upstream-url for a real model)"
-    return url or "none (misses answer 503; use --upstream-url)"
+    return redact_url(url) if url else "none (misses answer 503; use --upstream-url)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,17 @@ def test_keys_are_configured_hashed() -> None:
         Settings(api_keys={KEY_A: "tenant-a"})
 
 
+@pytest.fixture(autouse=True)
+def logging_left_alone(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """`serve` configures the root logger for its process; in the test process it must not
+    (pytest's own handlers live there): record what it asked for instead."""
+    import semcached.service.cli.serve as serve_module
+
+    asked: list[tuple[str, str]] = []
+    monkeypatch.setattr(serve_module, "configure_logging", lambda *a: asked.append(a))
+    return asked
+
+
 def test_without_keys_the_service_binds_to_localhost_only() -> None:
     host, warning = bind_host("0.0.0.0", has_keys=False)
     assert host == "127.0.0.1"
@@ -208,3 +220,71 @@ def test_serve_wires_settings_echo_and_localhost_binding(
 
     both = CliRunner().invoke(main, ["serve", "--echo-upstream", "--upstream-url", "http://x/v1"])
     assert both.exit_code == 2
+
+
+def _fake_serve(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    import uvicorn
+
+    import semcached.service.app as app_module
+
+    seen: dict[str, Any] = {}
+
+    def fake_create_app(settings: Settings, **kwargs: Any) -> str:
+        seen["settings"] = settings
+        return "the-app"
+
+    monkeypatch.setattr(app_module, "create_app", fake_create_app)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(run=kwargs))
+    return seen
+
+
+def test_serve_can_listen_open_on_purpose_and_takes_log_and_data_flags(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, logging_left_alone: list[tuple[str, str]]
+) -> None:
+    """In a container network no keys and 0.0.0.0 is normal: allowed with a flag and a
+    warning. --log-level / --log-format / --data-dir reach uvicorn and Settings."""
+    seen = _fake_serve(monkeypatch)
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--host", "0.0.0.0", "--allow-unauthenticated", "--echo-upstream",
+         "--log-level", "warning", "--log-format", "json", "--data-dir", str(tmp_path / "d")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen["run"]["host"] == "0.0.0.0" and seen["run"]["log_level"] == "warning"
+    assert seen["run"]["log_config"] is None  # one handler: ours, credentials masked
+    assert "without API keys (--allow-unauthenticated)" in result.output
+    assert seen["settings"].data_dir == tmp_path / "d"
+    assert logging_left_alone == [("warning", "json")]
+
+
+def test_serve_refuses_unknown_settings_and_bad_values_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fake_serve(monkeypatch)
+    monkeypatch.setenv("SEMCACHED_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SEMCACHED_TRESHOLD", "0.9")
+    result = CliRunner().invoke(main, ["serve", "--echo-upstream"])
+    assert result.exit_code == 1
+    assert "SEMCACHED_TRESHOLD is not a semcached setting (did you mean SEMCACHED_THRESHOLD?)" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+    monkeypatch.delenv("SEMCACHED_TRESHOLD")
+    monkeypatch.setenv("SEMCACHED_THRESHOLD", "1.5")
+    result = CliRunner().invoke(main, ["serve", "--echo-upstream"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert (
+        len(lines) == 1
+        and "SEMCACHED_THRESHOLD: Input should be less than or equal to 1" in (lines[0])
+    )
+    monkeypatch.delenv("SEMCACHED_THRESHOLD")
+    config = tmp_path / "semcached.json"
+    config.write_text(json.dumps({"threshold": 0.9, "verifier": {"min_scor": 0.7}}))
+    monkeypatch.setenv("SEMCACHED_CONFIG_FILE", str(config))
+    result = CliRunner().invoke(main, ["serve", "--echo-upstream"])
+    assert result.exit_code == 1
+    assert (
+        "config key 'verifier.min_scor' is not a semcached setting (did you mean min_score?)"
+        in (result.output)
+    )
