@@ -95,10 +95,10 @@ class ChromaConnection:
 def _bound_http_timeout(client: Any, timeout_s: float) -> None:
     """Bound the httpx session ChromaDB's HTTP client keeps privately (if a release moves
     it, the engine's per-backend deadlines still bound every call)."""
-    import httpx
-
     session = getattr(getattr(client, "_server", None), "_session", None)
-    if isinstance(session, httpx.Client):
-        session.timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
+    current = getattr(session, "timeout", None)
+    if session is not None and current is not None:
+        # httpx.Timeout, by the class of the one it holds (no web client imported here).
+        session.timeout = type(current)(timeout_s, connect=min(timeout_s, 5.0))
     else:  # pragma: no cover - depends on the chromadb release
         log.warning("could not bound the ChromaDB HTTP client's timeout (chromadb changed)")

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from semcached.index.vector.base import Metadata, VectorBackend, VectorIndex
-from semcached.index.vector.chroma import collection_name
+from semcached.index.vector.base import Metadata, VectorBackend, VectorIndex, collection_name
 from semcached.policy.decision import Candidate
 
 __all__ = [
