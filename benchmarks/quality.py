@@ -99,6 +99,24 @@ def pair_figures(
     }
 
 
+SWEEP_THRESHOLDS = (0.7, 0.75, 0.8, 0.85, 0.9, 0.94)
+SWEEP_SCORES = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9)
+
+
+def sweep(replay: Replay, floor: float) -> dict[str, dict[str, list[float]]]:
+    """False-hit (or wrong-hit) and hit rates at each threshold and minimum score, from the
+    one replay (exact: every decision follows from the verdicts kept at the floor)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for t in SWEEP_THRESHOLDS:
+        if t < floor - 1e-9:
+            continue
+        out[f"{t:g}"] = {}
+        for score in SWEEP_SCORES:
+            m = metrics_at(replay, t, min_score=score)
+            out[f"{t:g}"][f"{score:g}"] = [round(m.false_hit_rate, 4), round(m.hit_rate, 4)]
+    return out
+
+
 def latency(cache: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
     """What the verifier adds to a lookup: its decide stage, median and p99, over lookups that
     each meet a close candidate (the stored side of a dev pair), pair model memo cleared."""
@@ -127,6 +145,49 @@ def _request(text: str) -> dict[str, Any]:
     return {"model": "bench", "temperature": 0, "messages": [{"role": "user", "content": text}]}
 
 
+def print_report(out: dict[str, Any], threshold: float) -> None:
+    print(f"{out['cores']} cores; threshold {threshold}, pair model score >= {out['min_score']}")
+    print(
+        f"{'set':>9} | {'pairs':>6} | {'false-hit rate':>14} | {'hit rate':>8} | precision (95% CI)"
+    )
+    for s in out["sets"]:
+        low, high = s["precision_ci95"]
+        print(
+            f"{s['set']:>9} | {s['pairs']:>6} | {s['false_hit_rate']:>14.1%} | "
+            f"{s['hit_rate']:>8.1%} | {s['precision']:.3f} ({low:.3f}-{high:.3f})"
+        )
+        if "by_kind" in s:
+            print("          served/total by kind:", json.dumps(s["by_kind"]))
+        for t, row in s.get("sweep", {}).items():
+            cells = "  ".join(f">={k}: {v[0]:.1%}/{v[1]:.1%}" for k, v in row.items())
+            print(f"          threshold {t}: false/hit by score {cells}")
+    cost = out["verifier_cost"]
+    print(
+        f"verifier cost per lookup: decide {cost['decide_median_ms']} ms median, "
+        f"{cost['decide_p99_ms']} ms p99 (whole lookup {cost['lookup_median_ms']} ms median, "
+        f"{cost['lookups']} lookups)"
+    )
+
+
+def public_replays(
+    args: argparse.Namespace, settings: Settings, cache: Any, floor: float
+) -> list[tuple[str, Replay]]:
+    """PAWS and GPTCache (only the halves build-verifier never trains on, with --paws and
+    --gptcache) and the Quora pairs (never trained on)."""
+    out: list[tuple[str, Replay]] = []
+    paws = paws_held_out(args.data)
+    if paws:
+        out.append(("paws", replay_pairs(cache, paws, floor=floor)))
+    sets = gptcache_held_out(args.data)
+    if sets:
+        out.append(("gptcache", replay_retrieval(cache, sets, floor=floor)))
+    qqp = args.data / "qqp" / "pairs.jsonl.gz"
+    if not args.skip_qqp and qqp.exists():
+        replay = evaluate_path(qqp, settings, cache=cache, floor=floor, limit=args.qqp_limit)
+        out.append(("qqp", replay))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, help="folder with paws/, gptcache_mock/, qqp/")
@@ -137,6 +198,9 @@ def main() -> int:
     parser.add_argument("--skip-qqp", action="store_true")
     parser.add_argument("--qqp-limit", type=int)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also print each set's threshold x score grid"
+    )
     args = parser.parse_args()
 
     settings = Settings(_env_file=None)
@@ -158,45 +222,20 @@ def main() -> int:
         replay = replay_pairs(cache, pairs, floor=min(args.floor, threshold))
         figures = pair_figures(name, replay, threshold, min_score)
         figures["by_kind"] = by_kind(rows, replay, threshold, min_score)
+        if args.sweep:
+            figures["sweep"] = sweep(replay, replay.floor)
         out["sets"].append(figures)
         if name == "short":
             out["verifier_cost"] = latency(cache, rows[:400])
     if args.data is not None and args.data.is_dir():
-        floor = min(args.floor, threshold)
-        # PAWS and GPTCache: only the halves build-verifier never trains on (--paws/--gptcache).
-        paws = paws_held_out(args.data)
-        if paws:
-            replay = replay_pairs(cache, paws, floor=floor)
-            out["sets"].append(pair_figures("paws", replay, threshold, min_score))
-        sets = gptcache_held_out(args.data)
-        if sets:
-            replay = replay_retrieval(cache, sets, floor=floor)
-            out["sets"].append(pair_figures("gptcache", replay, threshold, min_score))
-        qqp = args.data / "qqp" / "pairs.jsonl.gz"
-        if not args.skip_qqp and qqp.exists():
-            replay = evaluate_path(qqp, settings, cache=cache, floor=floor, limit=args.qqp_limit)
-            out["sets"].append(pair_figures("qqp", replay, threshold, min_score))
+        for name, replay in public_replays(args, settings, cache, min(args.floor, threshold)):
+            out["sets"].append(pair_figures(name, replay, threshold, min_score))
+            if args.sweep:
+                out["sets"][-1]["sweep"] = sweep(replay, replay.floor)
     if args.json:
         print(json.dumps(out, indent=2))
-        return 0
-    print(f"{out['cores']} cores; threshold {threshold}, pair model score >= {out['min_score']}")
-    print(
-        f"{'set':>9} | {'pairs':>6} | {'false-hit rate':>14} | {'hit rate':>8} | precision (95% CI)"
-    )
-    for s in out["sets"]:
-        low, high = s["precision_ci95"]
-        print(
-            f"{s['set']:>9} | {s['pairs']:>6} | {s['false_hit_rate']:>14.1%} | "
-            f"{s['hit_rate']:>8.1%} | {s['precision']:.3f} ({low:.3f}-{high:.3f})"
-        )
-        if "by_kind" in s:
-            print("          served/total by kind:", json.dumps(s["by_kind"]))
-    cost = out["verifier_cost"]
-    print(
-        f"verifier cost per lookup: decide {cost['decide_median_ms']} ms median, "
-        f"{cost['decide_p99_ms']} ms p99 (whole lookup {cost['lookup_median_ms']} ms median, "
-        f"{cost['lookups']} lookups)"
-    )
+    else:
+        print_report(out, threshold)
     return 0
 
 

@@ -101,7 +101,10 @@ class OnnxPairScorer:
                     self._memo.move_to_end(key)
         todo = {key: pair for key, pair in zip(keys, pairs, strict=True) if key not in known}
         if todo:
-            logits = self._encoder.encode_pairs(list(todo.values()))
+            # Each pair alone: dynamic int8 quantization scales activations over the whole
+            # input, so in a batch a pair's score would move (~1e-3) with its neighbours, and a
+            # replay's scores would not be exactly what a lookup computes.
+            logits = np.concatenate([self._encoder.encode_pairs([pair]) for pair in todo.values()])
             for key, value in zip(todo, _probabilities(logits), strict=True):
                 known[key] = value
             with self._lock:

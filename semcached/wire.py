@@ -112,7 +112,7 @@ class LookupReply(_Reply):
         if reply.hit:
             print(reply.kind, reply.similarity, reply.response)
         else:
-            print(reply.explanation)   # e.g. "miss: best similarity 0.8123 < threshold 0.9400"
+            print(reply.explanation)   # e.g. "miss: best similarity 0.8123 < threshold 0.9000"
     """
 
     hit: bool

@@ -51,6 +51,7 @@ from semcached.settings import (
     DEFAULT_THRESHOLD,
     NondeterministicPolicy,
     Settings,
+    VerifierOptions,
 )
 
 __all__ = ["CallResult", "LookupResult", "Request", "SemanticCache", "Source"]
@@ -162,7 +163,7 @@ class SemanticCache:
             self.guards,
             scorer=chosen or None,
             min_score=_pick(min_score, options.min_score if options else None, DEFAULT_MIN_SCORE),
-            max_candidates=options.max_candidates if options else 3,
+            max_candidates=(options or VerifierOptions()).max_candidates,
             stop_at_veto=self.stop_at_veto,
             judge_band=_pick(judge_band, 0.0) if judge is not None else 0.0,
         )

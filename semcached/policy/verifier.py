@@ -84,7 +84,7 @@ class Verifier:
         *,
         scorer: PairScorer | None = None,
         min_score: float = 0.5,
-        max_candidates: int = 3,
+        max_candidates: int = 1,
         stop_at_veto: bool = False,
         judge_band: float = 0.0,
     ) -> None:

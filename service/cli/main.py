@@ -30,7 +30,7 @@ def main(verbose: int) -> None:
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
     default=None,
-    help="Cosine similarity threshold (default: SEMCACHED_THRESHOLD or 0.94).",
+    help="Cosine similarity threshold (default: SEMCACHED_THRESHOLD or 0.90).",
 )
 def demo(threshold: float | None) -> None:
     """Show a miss, an exact hit and a semantic hit on the embedded defaults."""

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.routing import compile_path
 
 from semcached.service.auth import OWN_PREFIXES, get_caller
 from semcached.service.errors import ApiError
@@ -59,6 +60,17 @@ def _response_headers(reply: httpx.Response) -> dict[str, str]:
     }
 
 
+def _methods_of(request: Request, path: str) -> set[str]:
+    """The methods semcached's own routes serve at ``path`` (none: no such route), read from
+    the app's OpenAPI schema (FastAPI caches it; the relay itself is not in it)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            methods |= {m.upper() for m in operations}
+    return methods
+
+
 @router.api_route(
     "/v1/{path:path}",
     methods=_METHODS,
@@ -68,8 +80,19 @@ def _response_headers(reply: httpx.Response) -> dict[str, str]:
 async def relay(path: str, request: Request) -> Response:
     """Relay one request to the upstream and its answer back, streamed, never cached."""
     full = f"/v1/{path}"
-    # semcached's own routes under /v1 are never relayed (a typo there is semcached's 404).
+    # semcached's own routes under /v1 are never relayed (a typo there is semcached's 404, a
+    # route asked with the wrong method its 405).
     if full.startswith(OWN_PREFIXES) or full in {p.rstrip("/") for p in OWN_PREFIXES}:
+        allowed = _methods_of(request, full)
+        if allowed:
+            raise ApiError(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {full}",
+                field="method",
+                fix=f"use {' or '.join(sorted(allowed))}",
+                headers={"Allow": ", ".join(sorted(allowed))},
+            )
         raise ApiError(
             404,
             "not_found",

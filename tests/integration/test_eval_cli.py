@@ -50,7 +50,7 @@ def test_eval_cache_prints_every_table(cli_env: Path) -> None:
     out = run("eval-cache", str(sample_pairs_path()))
     assert "60 lookups (pairs; 30 should hit)" in out
     assert "false-hit rate" in out and "precision" in out and "F1" in out
-    assert "configured policy (threshold 0.9400" in out and "verifier on)" in out
+    assert "configured policy (threshold 0.9000" in out and "verifier on)" in out
     assert "reliability" in out
 
 
@@ -59,8 +59,10 @@ def test_eval_cache_json_is_consistent(cli_env: Path) -> None:
     body = json.loads(run("eval-cache", str(sample_pairs_path()), "--json"))
     assert body["mode"] == "pairs" and body["lookups"] == 60 and body["positives"] == 30
     by_threshold = {row["threshold"]: row for row in body["verified"]}
-    assert body["policy"]["hits"] == by_threshold[0.94]["hits"]
-    assert body["policy"]["correct_hits"] == by_threshold[0.94]["correct_hits"]
+    policy = body["policy"]["threshold"]
+    assert policy == 0.9
+    assert body["policy"]["hits"] == by_threshold[policy]["hits"]
+    assert body["policy"]["correct_hits"] == by_threshold[policy]["correct_hits"]
     for verified, cosine in zip(body["verified"], body["cosine_only"], strict=True):
         assert verified["hits"] <= cosine["hits"]
         assert 0 <= verified["precision"] <= 1 and 0 <= verified["f1"] <= 1

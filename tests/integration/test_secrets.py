@@ -27,22 +27,24 @@ def test_no_password_in_any_body_or_log(caplog: pytest.LogCaptureFixture) -> Non
         chroma_url=f"http://chroma:{SECRETS[1]}@127.0.0.1:{free_port()}",
     )
     bodies: list[str] = []
-    with caplog.at_level(logging.DEBUG):
-        with serving(create_app(settings)) as server:  # starts though every backend is down
-            with httpx.Client(base_url=server.url, timeout=60) as http:
-                for method, path, body in (
-                    ("GET", "/readyz", None),
-                    ("POST", "/v1/cache/lookup", {"request": chat("Where is my order?")}),
-                    ("POST", "/v1/cache/store", {"request": chat("Where?"), "response": {"a": 1}}),
-                    ("POST", "/v1/chat/completions", chat("Where is my parcel?")),
-                    ("GET", "/v1/models", None),
-                    ("GET", "/v1/knowledge/collections", None),
-                    ("POST", "/v1/search", {"collection": "docs", "query": "refunds"}),
-                    ("GET", "/metrics", None),
-                ):
-                    reply = http.request(method, path, json=body)
-                    assert reply.status_code < 500 or reply.status_code in (502, 503), path
-                    bodies.append(f"{path} {reply.status_code} {reply.headers} {reply.text}")
+    with (
+        caplog.at_level(logging.DEBUG),
+        serving(create_app(settings)) as server,  # starts though every backend is down
+        httpx.Client(base_url=server.url, timeout=60) as http,
+    ):
+        for method, path, body in (
+            ("GET", "/readyz", None),
+            ("POST", "/v1/cache/lookup", {"request": chat("Where is my order?")}),
+            ("POST", "/v1/cache/store", {"request": chat("Where?"), "response": {"a": 1}}),
+            ("POST", "/v1/chat/completions", chat("Where is my parcel?")),
+            ("GET", "/v1/models", None),
+            ("GET", "/v1/knowledge/collections", None),
+            ("POST", "/v1/search", {"collection": "docs", "query": "refunds"}),
+            ("GET", "/metrics", None),
+        ):
+            reply = http.request(method, path, json=body)
+            assert reply.status_code < 500 or reply.status_code in (502, 503), path
+            bodies.append(f"{path} {reply.status_code} {reply.headers} {reply.text}")
     ready = bodies[0]
     assert "chroma:***@" in ready or "vector_index" in ready
     text = "\n".join(bodies) + "\n" + caplog.text

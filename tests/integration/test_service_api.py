@@ -276,8 +276,9 @@ BAD_INPUTS: list[tuple[str, str, Any, dict[str, str], int, str | None]] = [
         "X-Semcached-Skip-Lookup",
     ),
     ("POST", "/v1/chat/completions", b"x" * (MAX_BODY_BYTES + 1), {}, 413, None),
-    ("GET", "/v1/nowhere", None, {}, 404, None),
-    ("PUT", "/v1/cache/lookup", None, {}, 405, None),
+    ("GET", "/nowhere", None, {}, 404, None),
+    ("GET", "/v1/cache/nowhere", None, {}, 404, "path"),  # ours: never relayed
+    ("PUT", "/v1/cache/lookup", None, {}, 405, "method"),
 ]
 
 
