@@ -48,7 +48,7 @@ from semcached.quality.replay import (
     replay_pairs,
     replay_retrieval,
 )
-from semcached.quality.verifier_data import gptcache_held_out, paws_held_out
+from semcached.quality.verifier_data import gptcache_held_out, judged_pair, paws_held_out
 from semcached.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
@@ -133,12 +133,25 @@ def latency(cache: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
         decide.append(result.timings_ms.get("decide", 0.0))
         cache.invalidate(ns)
     decide.sort()
-    return {
+    out = {
         "decide_median_ms": round(statistics.median(decide), 3),
         "decide_p99_ms": round(decide[int(0.99 * (len(decide) - 1))], 3),
         "lookup_median_ms": round(statistics.median(total), 3),
         "lookups": len(rows),
     }
+    if scorer is not None:  # one pair model call, on what the verifier reads for each pair
+        calls: list[float] = []
+        for row in rows:
+            judged = judged_pair(row["a"], row["b"]) or (row["a"], row["b"])
+            if hasattr(scorer, "_memo"):
+                scorer._memo.clear()
+            start = time.perf_counter()
+            scorer.score(*judged)
+            calls.append((time.perf_counter() - start) * 1000)
+        calls.sort()
+        out["pair_model_median_ms"] = round(statistics.median(calls), 3)
+        out["pair_model_p99_ms"] = round(calls[int(0.99 * (len(calls) - 1))], 3)
+    return out
 
 
 def _request(text: str) -> dict[str, Any]:
@@ -167,6 +180,11 @@ def print_report(out: dict[str, Any], threshold: float) -> None:
         f"{cost['decide_p99_ms']} ms p99 (whole lookup {cost['lookup_median_ms']} ms median, "
         f"{cost['lookups']} lookups)"
     )
+    if "pair_model_median_ms" in cost:
+        print(
+            f"pair model, one call: {cost['pair_model_median_ms']} ms median, "
+            f"{cost['pair_model_p99_ms']} ms p99"
+        )
 
 
 def public_replays(
