@@ -178,12 +178,18 @@ class AsyncSemanticCache:
     # -- the API --------------------------------------------------------------------------------
 
     async def lookup(
-        self, request: Request, *, namespace: str | None = None, threshold: float | None = None
+        self,
+        request: Request,
+        *,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        max_age_s: float | None = None,
     ) -> LookupResult:
         """Exact layer, then the semantic layer. Never raises for a backend failure."""
-        return (
-            await self._drive(self.sync.plan(request, namespace=namespace, threshold=threshold))
-        ).lookup
+        plan = self.sync.plan(
+            request, namespace=namespace, threshold=threshold, max_age_s=max_age_s
+        )
+        return (await self._drive(plan)).lookup
 
     async def store(
         self,
@@ -208,11 +214,13 @@ class AsyncSemanticCache:
         ttl_s: float | None = None,
         skip_lookup: bool = False,
         skip_store: bool = False,
+        max_age_s: float | None = None,
     ) -> CallResult:
         """Serve from cache, else await ``call()`` once per exact key and store its answer."""
         plan = self.sync.plan(
-            request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup
-        )
+            request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup,
+            max_age_s=max_age_s,
+        )  # fmt: skip
         self.steps.check_ttl(ttl_s)
         finished = await self._drive(plan)
         lookup = finished.lookup
@@ -250,6 +258,7 @@ class AsyncSemanticCache:
         skip_lookup: bool = False,
         skip_store: bool = False,
         replay: Replay | None = None,
+        max_age_s: float | None = None,
     ) -> AsyncStreamResult:
         """The async twin of :meth:`SemanticCache.get_or_stream`.
 
@@ -259,8 +268,9 @@ class AsyncSemanticCache:
         recorded and stored when it ends normally.
         """
         plan = self.sync.plan(
-            request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup
-        )
+            request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup,
+            max_age_s=max_age_s,
+        )  # fmt: skip
         self.steps.check_ttl(ttl_s)
         finished = await self._drive(plan)
         lookup = finished.lookup

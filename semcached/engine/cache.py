@@ -214,9 +214,16 @@ class SemanticCache:
         namespace: str | None = None,
         threshold: float | None = None,
         skip_lookup: bool = False,
+        max_age_s: float | None = None,
     ) -> Plan:
-        """Canonicalise and validate ``request`` once, and fix the policy for this call."""
+        """Canonicalise and validate ``request`` once, and fix the policy for this call
+        (``max_age_s``: serve only entries younger than that, as HTTP's ``max-age``)."""
         canon = self.canonicalize(request, namespace)
+        if max_age_s is not None and not (isinstance(max_age_s, int | float) and max_age_s >= 0):
+            raise InvalidRequestError(
+                f"max_age_s must be a number of seconds >= 0, got {max_age_s!r}",
+                field="max_age_s",
+            )
         return Plan(
             canon=canon,
             threshold=self.threshold_for(canon.namespace, threshold),
@@ -224,6 +231,7 @@ class SemanticCache:
             top_k=self.top_k,
             skip_lookup=skip_lookup,
             judge=self.judge is not None,
+            min_created_at=None if max_age_s is None else self.steps.clock() - max_age_s,
         )
 
     def policy_for(self, canon: CanonicalRequest) -> NondeterministicPolicy:
@@ -237,10 +245,17 @@ class SemanticCache:
     # -- lookup -----------------------------------------------------------------------------
 
     def lookup(
-        self, request: Request, *, namespace: str | None = None, threshold: float | None = None
+        self,
+        request: Request,
+        *,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        max_age_s: float | None = None,
     ) -> LookupResult:
-        """Exact layer, then the semantic layer. Never raises for a backend failure."""
-        return self._drive(self.plan(request, namespace=namespace, threshold=threshold)).lookup
+        """Exact layer, then the semantic layer. Never raises for a backend failure.
+        ``max_age_s`` serves only entries younger than that many seconds."""
+        plan = self.plan(request, namespace=namespace, threshold=threshold, max_age_s=max_age_s)
+        return self._drive(plan).lookup
 
     def _drive(self, plan: Plan) -> Finished:
         timings: dict[str, float] = {}
@@ -277,6 +292,7 @@ class SemanticCache:
         ttl_s: float | None = None,
         skip_lookup: bool = False,
         skip_store: bool = False,
+        max_age_s: float | None = None,
     ) -> CallResult:
         """Serve from cache, else call ``call()`` once (single-flight) and store its answer.
 
@@ -284,7 +300,10 @@ class SemanticCache:
         exceptions propagate unchanged to the caller and to every concurrent twin (sync or
         async callers of this cache alike), and are never cached.
         """
-        plan = self.plan(request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup)
+        plan = self.plan(
+            request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup,
+            max_age_s=max_age_s,
+        )  # fmt: skip
         self.steps.check_ttl(ttl_s)
         finished = self._drive(plan)
         lookup = finished.lookup
@@ -323,6 +342,7 @@ class SemanticCache:
         skip_lookup: bool = False,
         skip_store: bool = False,
         replay: Replay | None = None,
+        max_age_s: float | None = None,
     ) -> StreamResult:
         """Serve a stream from cache, else relay ``open_stream()`` once and record it.
 
@@ -341,7 +361,10 @@ class SemanticCache:
             for chunk in result.events:
                 print(chunk)
         """
-        plan = self.plan(request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup)
+        plan = self.plan(
+            request, namespace=namespace, threshold=threshold, skip_lookup=skip_lookup,
+            max_age_s=max_age_s,
+        )  # fmt: skip
         self.steps.check_ttl(ttl_s)
         finished = self._drive(plan)
         lookup = finished.lookup

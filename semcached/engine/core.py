@@ -74,6 +74,15 @@ class Plan:
     top_k: int
     skip_lookup: bool = False
     judge: bool = False  # a judge may settle a candidate the verifier is unsure about
+    # An entry created before this (epoch seconds) is too old for this call (Cache-Control
+    # max-age): the driver computes it from its clock, so the core stays pure.
+    min_created_at: float | None = None
+
+    def fresh(self, created_at: float | None) -> bool:
+        """Whether an entry created at ``created_at`` may serve this call."""
+        if self.min_created_at is None:
+            return True
+        return created_at is not None and created_at >= self.min_created_at
 
     def result(self, *, hit: bool = False, **changes: Any) -> LookupResult:
         return LookupResult(
@@ -123,7 +132,9 @@ class ProbeExact:
             failed = (outcome.backend,)
         elif outcome is not None:
             payload = read_exact_payload(outcome)
-            if payload is not None:
+            if payload is not None and not plan.fresh(_float(payload.get("created_at"))):
+                pass  # too old for this caller: look further, the provider answers anew
+            elif payload is not None:
                 lookup = plan.result(
                     hit=True,
                     kind=HitKind.EXACT,
@@ -173,6 +184,11 @@ class Search:
         if isinstance(outcome, Failure):
             failed = (*self.failed, outcome.backend)
             return _finish(plan, failed, MissReason.BACKEND_ERROR, self.vector)
+        if plan.min_created_at is not None:
+            fresh = [c for c in outcome if plan.fresh(_float(c.metadata.get("created_at")))]
+            if outcome and not fresh:
+                return _finish(plan, self.failed, MissReason.STALE, self.vector)
+            outcome = fresh
         same = next((c for c in outcome if c.id == plan.canon.exact_key), None)
         if same is not None:
             # The identical request, persisted in the vector index (e.g. after a restart with

@@ -46,6 +46,7 @@ class MissReason(StrEnum):
     BYPASSED = "bypassed"  # the non-determinism policy or the caller skipped the lookup
     EXACT_ONLY = "exact_only"  # only the exact layer was consulted, and it missed
     BACKEND_ERROR = "backend_error"  # a backend failed; failing open
+    STALE = "stale"  # entries found, all older than the caller's max-age
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,5 +206,7 @@ def describe(decision: Decision) -> str:
             return "miss: only exact matches are served for this request, and none was found"
         case MissReason.BACKEND_ERROR:
             return "miss: a backend failed, so the request goes to the provider (fail open)"
+        case MissReason.STALE:
+            return "miss: the entries found are older than the caller's max-age"
         case _:
             assert_never(reason)

@@ -7,11 +7,12 @@ engine: ``get_or_call`` for JSON, ``get_or_stream`` for ``"stream": true``, whos
 relayed as they arrive, recorded, stored when the stream is complete and replayed event for
 event; concurrent twins of a miss share one upstream call, streamed or not.
 
-Per-call request headers: ``X-Semcached-Skip-Lookup``, ``X-Semcached-Skip-Store`` (or
-``Cache-Control: no-cache`` / ``no-store``), ``X-Semcached-Threshold``, ``X-Semcached-TTL``
-(seconds), ``X-Semcached-Namespace``. Response headers: ``X-Semcached-Cache`` (``exact``,
-``semantic``, ``miss``, ``coalesced`` or ``bypass``), ``X-Semcached-Similarity``,
-``X-Semcached-Entry-Id``, ``X-Semcached-Namespace``.
+Per-call controls (:mod:`semcached.service.cache_controls`): ``X-Semcached-Skip-Lookup``,
+``X-Semcached-Skip-Store``, ``X-Semcached-Threshold``, ``X-Semcached-TTL`` (seconds),
+``X-Semcached-Namespace``; ``Cache-Control: no-cache / no-store / max-age=N / s-maxage=N``;
+LiteLLM's body field ``cache`` (removed before the upstream). Response headers:
+``X-Semcached-Cache`` (``exact``, ``semantic``, ``miss``, ``coalesced`` or ``bypass``),
+``X-Semcached-Similarity``, ``X-Semcached-Entry-Id``, ``X-Semcached-Namespace``.
 
 Example (any OpenAI SDK)::
 
@@ -36,7 +37,8 @@ from semcached.engine.results import LookupResult
 from semcached.errors import UpstreamError
 from semcached.policy.decision import MissReason
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
-from semcached.service.errors import ApiError, error_body
+from semcached.service.cache_controls import MAX_TTL_S, read_controls
+from semcached.service.errors import error_body
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.sse import DONE, encode_event
 from semcached.service.upstream import (
@@ -57,7 +59,6 @@ router = APIRouter(tags=["openai"])
 
 SIMILARITY_HEADER = "X-Semcached-Similarity"
 ENTRY_HEADER = "X-Semcached-Entry-Id"
-MAX_TTL_S = 10 * 365 * 24 * 3600.0
 
 
 class ChatMessage(BaseModel):
@@ -92,23 +93,6 @@ class ChatCompletionBody(BaseModel):
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     n: int | None = Field(default=None, ge=1, le=128)
     max_tokens: int | None = Field(default=None, ge=1)
-
-
-def _flag(value: str | None, header: str) -> bool:
-    if value is None:
-        return False
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ApiError(
-        422,
-        "invalid_header",
-        f"{header} must be true or false, got {value!r}",
-        field=header,
-        fix=f"send `{header}: true` or leave the header out",
-    )
 
 
 def _hit_headers(lookup: LookupResult) -> dict[str, str]:
@@ -151,15 +135,17 @@ async def chat_completions(
     settings: Settings = request.app.state.settings
     cache: AsyncSemanticCache = request.app.state.cache
     metrics: ServiceMetrics = request.app.state.metrics
-    namespace = caller.resolve(x_semcached_namespace, field=NAMESPACE_HEADER)
-    directives = {d.strip().lower() for d in (cache_control or "").split(",")}
-    skip_lookup = _flag(x_semcached_skip_lookup, "X-Semcached-Skip-Lookup") or (
-        "no-cache" in directives
-    )
-    skip_store = _flag(x_semcached_skip_store, "X-Semcached-Skip-Store") or (
-        "no-store" in directives
-    )
     payload = body.model_dump(exclude_unset=True)
+    controls = read_controls(
+        payload,  # LiteLLM's `cache` field is taken out: never keyed, never sent upstream
+        cache_control=cache_control,
+        skip_lookup=x_semcached_skip_lookup,
+        skip_store=x_semcached_skip_store,
+        ttl_s=x_semcached_ttl,
+        namespace=x_semcached_namespace,
+    )
+    namespace = caller.resolve(controls.namespace, field=NAMESPACE_HEADER)
+    skip_lookup = controls.skip_lookup
     canon = cache.canonicalize(payload, namespace)  # once: keys, scope and text
     check_prompt(canon, max_chars=settings.service.max_prompt_chars)
     url = upstream_url(settings, "/chat/completions") if settings.upstream_url else ""
@@ -167,9 +153,10 @@ async def chat_completions(
     client = request.app.state.upstream
     options: dict[str, Any] = {
         "threshold": x_semcached_threshold,
-        "ttl_s": x_semcached_ttl,
+        "ttl_s": controls.ttl_s,
         "skip_lookup": skip_lookup,
-        "skip_store": skip_store,
+        "skip_store": controls.skip_store,
+        "max_age_s": controls.max_age_s,
     }
     if body.stream:
         stream = await cache.get_or_stream(

@@ -13,6 +13,7 @@ import pytest
 from semcached.engine.acache import AsyncSemanticCache
 from semcached.engine.adaptive_state import ExactStoreAdaptiveState
 from semcached.engine.cache import SemanticCache
+from semcached.errors import InvalidRequestError
 from semcached.index.exact.base import MemoryExactStore
 from semcached.index.vector.memory import MemoryVectorBackend
 from semcached.policy.adaptive import AdaptiveThresholds
@@ -220,3 +221,20 @@ def test_the_embedding_memo_is_per_namespace() -> None:
     assert inner.seen == [PASSWORD]  # remembered within the namespace
     cache.lookup(ask(PASSWORD), namespace="tenant-a")
     assert inner.seen == [PASSWORD, PASSWORD]  # embedded again for another namespace
+
+
+def test_max_age_serves_only_entries_younger_than_it() -> None:
+    """An entry older than the caller's max-age is neither an exact nor a semantic hit; the
+    provider's fresh answer replaces it."""
+    clock = FakeClock()
+    cache, _ = make_cache(clock=clock)
+    cache.get_or_call(ask(PASSWORD), Provider({"v": 1}))
+    clock.now += 100
+    assert cache.get_or_call(ask(PASSWORD), Provider(), max_age_s=200).source == "exact"
+    stale = cache.get_or_call(ask(PASSWORD), Provider({"v": 2}), max_age_s=50)
+    assert stale.source == "provider" and stale.response == {"v": 2}
+    assert stale.lookup.reason.value == "stale"
+    assert "older than the caller's max-age" in stale.lookup.explain()
+    assert cache.lookup(ask(PASSWORD), max_age_s=50).response == {"v": 2}  # refreshed
+    with pytest.raises(InvalidRequestError, match="max_age_s"):
+        cache.lookup(ask(PASSWORD), max_age_s=-1)
