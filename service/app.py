@@ -46,7 +46,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from semcached.engine.acache import AsyncSemanticCache
 from semcached.engine.cache import SemanticCache
 from semcached.service.auth import KeyRing
-from semcached.service.errors import error_body, install_error_handlers
+from semcached.service.errors import (
+    error_body,
+    install_error_handlers,
+    openai_shape,
+    provider_route,
+)
 from semcached.service.metrics import ServiceMetrics
 from semcached.settings import Settings
 
@@ -166,16 +171,14 @@ class LimitsAndTiming:
             # A chunked body declares no length: read it here, within the bound, and replay it.
             receive, length = await self._buffered(receive)
         if length is not None and length > self.max_body_bytes:
-            await _send_json(
-                send,
-                413,
-                error_body(
-                    "payload_too_large",
-                    f"the body is {length} bytes or more; at most {self.max_body_bytes} are "
-                    "accepted",
-                    fix="send a smaller request, or raise SEMCACHED_SERVICE__MAX_BODY_BYTES",
-                ),
+            body = error_body(
+                "payload_too_large",
+                f"the body is {length} bytes or more; at most {self.max_body_bytes} are accepted",
+                fix="send a smaller request, or raise SEMCACHED_SERVICE__MAX_BODY_BYTES",
             )
+            if provider_route(str(scope.get("path", ""))):
+                body = openai_shape(body)
+            await _send_json(send, 413, body)
             return
         start = time.perf_counter()
         status = {"code": 500}

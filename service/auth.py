@@ -31,7 +31,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
-from semcached.service.errors import ApiError
+from semcached.service.errors import OWN_PREFIXES, ApiError
 
 __all__ = [
     "KEY_HEADER",
@@ -151,10 +151,6 @@ def _bearer(authorization: str | None) -> str | None:
         return None
     scheme, _, token = authorization.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-# semcached's own routes under /v1 (everything else there is a provider's route).
-OWN_PREFIXES = ("/v1/cache/", "/v1/knowledge/", "/v1/search", "/v1/stats")
 
 
 def _own_route(path: str) -> bool:

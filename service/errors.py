@@ -18,8 +18,9 @@ Route modules raise :class:`ApiError` for their own 4xx cases::
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,7 +37,15 @@ from semcached.errors import (
 )
 from semcached.redaction import redact_text
 
-__all__ = ["ApiError", "error_body", "error_response", "install_error_handlers"]
+__all__ = [
+    "OWN_PREFIXES",
+    "ApiError",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+    "openai_shape",
+    "provider_route",
+]
 
 log = logging.getLogger("semcached.service")
 
@@ -219,13 +228,52 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# semcached's own routes under /v1; every other /v1 route is a provider's (OpenAI's): its
+# errors speak that dialect, its Authorization is the provider's, and it is relayed.
+OWN_PREFIXES = ("/v1/cache/", "/v1/knowledge/", "/v1/search", "/v1/stats")
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def provider_route(path: str) -> bool:
+    """Whether ``path`` is one an OpenAI SDK calls (the proxy and everything relayed)."""
+    return path.startswith("/v1/") and not path.startswith(OWN_PREFIXES)
+
+
+def openai_shape(body: dict[str, Any]) -> dict[str, Any]:
+    """The error body as OpenAI's SDKs read it: ``error.message``, ``type``, ``param`` and
+    ``code``, with semcached's ``field`` and ``fix`` kept (the SDK shows the message; the fix
+    is also appended to it, so an SDK user sees what to do)."""
+    error = dict(body.get("error") or {})
+    fix = error.get("fix")
+    message = str(error.get("message", ""))
+    if fix and fix not in message:
+        message = f"{message} (fix: {fix})"
+    shaped = {**error, "message": message, "param": error.get("field"), "code": error.get("type")}
+    return {**body, "error": shaped}
+
+
+def _in_dialect(handler: Handler) -> Handler:
+    async def wrapped(request: Request, exc: Exception) -> JSONResponse:
+        response = await handler(request, exc)
+        if not provider_route(request.url.path):
+            return response
+        body = json.loads(bytes(response.body))
+        if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+            return response
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return JSONResponse(openai_shape(body), status_code=response.status_code, headers=headers)
+
+    return wrapped
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every exception a route can raise to the JSON error shape."""
-    app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(ApiError, _on_api_error)
-    app.add_exception_handler(InvalidRequestError, _on_invalid_request)
-    app.add_exception_handler(BackendError, _on_backend_error)
-    app.add_exception_handler(ProviderError, _on_provider_error)
-    app.add_exception_handler(SemcachedError, _on_semcached_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    """Map every exception a route can raise to the JSON error shape (OpenAI's on the
+    provider routes, see :func:`openai_shape`)."""
+    app.add_exception_handler(RequestValidationError, _in_dialect(_on_validation))
+    app.add_exception_handler(ApiError, _in_dialect(_on_api_error))
+    app.add_exception_handler(InvalidRequestError, _in_dialect(_on_invalid_request))
+    app.add_exception_handler(BackendError, _in_dialect(_on_backend_error))
+    app.add_exception_handler(ProviderError, _in_dialect(_on_provider_error))
+    app.add_exception_handler(SemcachedError, _in_dialect(_on_semcached_error))
+    app.add_exception_handler(StarletteHTTPException, _in_dialect(_on_http_error))
+    app.add_exception_handler(Exception, _in_dialect(_on_unexpected))

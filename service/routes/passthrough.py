@@ -23,8 +23,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.routing import compile_path
 
-from semcached.service.auth import OWN_PREFIXES, get_caller
-from semcached.service.errors import ApiError
+from semcached.service.auth import get_caller
+from semcached.service.errors import OWN_PREFIXES, ApiError
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.upstream import CACHE_HEADER, transport_failure, upstream_url
 

@@ -93,3 +93,18 @@ def test_a_malformed_control_is_a_422_naming_it(
     error = reply.json()["error"]
     assert error["field"] == field and error["fix"]
     assert upstream.count == before
+
+
+def test_the_openai_sdk_reads_our_errors_in_its_own_shape(service: Service, ns: str) -> None:
+    """On the provider routes an error is OpenAI's shape (message, type, param, code) with
+    semcached's field and fix kept, and the fix in the message the SDK shows."""
+    client = openai.OpenAI(base_url=service.base_url, api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.UnprocessableEntityError) as failure:
+        client.chat.completions.create(
+            **chat("Any discount for students?"), extra_body={"cache": {"ttl": "soon"}}
+        )
+    error = failure.value
+    assert error.param == "cache.ttl" and error.code == "invalid_cache_control"
+    assert "fix: send cache.ttl as seconds" in error.message
+    body = error.body
+    assert isinstance(body, dict) and body["field"] == "cache.ttl" and body["fix"]
