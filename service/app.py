@@ -86,6 +86,7 @@ def create_app(
     """
     from semcached import __version__
     from semcached.service.routes import cache as cache_routes
+    from semcached.service.routes import embeddings as embedding_routes
     from semcached.service.routes import openai as proxy
     from semcached.service.routes import ops as ops_routes
     from semcached.service.routes import passthrough
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(ops_routes.router)
     app.include_router(cache_routes.router)
     app.include_router(proxy.router)
+    app.include_router(embedding_routes.router)
     _include_knowledge(app, settings, acache, knowledge)
     app.include_router(passthrough.router)  # last: whatever no route above handles
     app.add_middleware(LimitsAndTiming, max_body_bytes=settings.service.max_body_bytes)

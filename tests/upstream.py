@@ -10,7 +10,9 @@ of 127.0.0.1 in a background thread: a real server, real sockets.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -43,6 +45,8 @@ class Upstream:
     gate: threading.Event | None = None
     # Requests to any other route (the pass-through): method, path, query, body, headers.
     relayed: list[dict[str, Any]] = field(default_factory=list)
+    # Every input POST /v1/embeddings was asked to embed, in order.
+    embedded: list[Any] = field(default_factory=list)
 
     def hold(self) -> threading.Event:
         """Hold every call open until the returned event is set (bounded by 30 s)."""
@@ -145,6 +149,36 @@ def build_upstream_app(state: Upstream) -> FastAPI:
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(sse(), media_type="text/event-stream")
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Response:
+        """Deterministic vectors (from the input's text), as floats or base64 like OpenAI."""
+        body = await request.json()
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if inputs and isinstance(inputs[0], int):
+            inputs = [inputs]  # one token array
+        with state.lock:
+            state.embedded.extend(inputs)
+        dims = int(body.get("dimensions") or 4)
+        data = []
+        for i, item in enumerate(inputs):
+            seed = sum(ord(c) for c in str(item))
+            vector = [((seed * (k + 1)) % 97) / 97.0 for k in range(dims)]
+            if body.get("encoding_format") == "base64":
+                packed: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
+            else:
+                packed = vector
+            data.append({"object": "embedding", "index": i, "embedding": packed})
+        tokens = sum(len(str(item).split()) for item in inputs)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"] + "-v2",
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+            headers={"x-request-id": "req-emb"},
+        )
 
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def anything(rest: str, request: Request) -> Response:

@@ -18,7 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+import logging
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -52,11 +61,13 @@ from semcached.engine.streams import (
     recorded_stream,
     replayed_events,
 )
+from semcached.errors import BackendError
 from semcached.request import CanonicalRequest
 
 __all__ = ["AsyncSemanticCache", "Deadlines", "ProviderCall", "StreamOpener"]
 
 T = TypeVar("T")
+log = logging.getLogger("semcached")
 ProviderCall = Callable[[], Awaitable[Any]] | Callable[[], Any]
 StreamOpener = Callable[[], AsyncIterable[Any] | Awaitable[AsyncIterable[Any]] | Iterable[Any]]
 _END = object()
@@ -320,6 +331,44 @@ class AsyncSemanticCache:
                 raise
         finally:
             self.flights.release(flight)
+
+    # -- the exact layer alone (deterministic endpoints: embeddings) --------------------------
+
+    async def exact_get_many(self, namespace: str, keys: Sequence[str]) -> list[bytes | None]:
+        """Values stored under ``keys`` in the exact layer alone (``None`` for each missing);
+        a failing or slow exact store fails open (every value ``None``, counted)."""
+        if not keys:
+            return []
+        try:
+            values = await self._in_pool(
+                "exact", self.steps.exact_store.get_many, namespace, list(keys)
+            )
+        except BackendError as exc:
+            log.warning("exact store read failed, failing open: %s", exc)
+            self.stats.incr("errors.exact_store")
+            return [None] * len(keys)
+        if isinstance(values, Failure):
+            return [None] * len(keys)
+        return list(values)
+
+    async def exact_set_many(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], ttl_s: float | None = None
+    ) -> bool:
+        """Store ``(key, value)`` pairs in the exact layer alone; ``False`` when it failed."""
+        self.steps.check_ttl(ttl_s)
+        store = self.steps.exact_store
+
+        def write() -> None:
+            for key, value in items:
+                store.set(namespace, key, value, ttl_s)
+
+        try:
+            outcome = await self._in_pool("write", write)
+        except BackendError as exc:
+            log.warning("exact store write failed: %s", exc)
+            self.stats.incr("errors.exact_store")
+            return False
+        return not isinstance(outcome, Failure)
 
     async def delete(self, entry_id: str, *, namespace: str | None = None) -> None:
         await self._required("write", self.sync.delete, entry_id, namespace=namespace)
