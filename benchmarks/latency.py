@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from semcached import SemanticCache
-from semcached.embeddings import CachedEmbedder, SentenceTransformerEmbedder
+from semcached import SemanticCache, factory
 from semcached.index import ChromaBackend, ExactStore, MemoryExactStore, RedisExactStore
+from semcached.settings import Settings
 
 QUESTIONS = [
     "How do I reset my password?",
@@ -69,7 +69,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=300, help="lookups per case")
     parser.add_argument("--redis", help="Redis URL for the exact layer (default: in-process)")
+    parser.add_argument(
+        "--backend", choices=["onnx", "torch"], default="onnx", help="embedding backend"
+    )
     args = parser.parse_args()
+    settings = Settings(_env_file=None)
+    settings = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"backend": args.backend})}
+    )
 
     store: ExactStore = (
         RedisExactStore(args.redis, key_prefix=f"bench-{time.time_ns()}")
@@ -78,7 +85,7 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as tmp:
         cache = SemanticCache(
-            embedder=CachedEmbedder(SentenceTransformerEmbedder()),
+            embedder=factory.build_embedder(settings),  # the service's own pipeline
             exact_store=store,
             vector_backend=ChromaBackend(path=Path(tmp) / "chroma"),
             namespace="bench",
