@@ -20,11 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Header
 
 from semcached.service.errors import ApiError
 
-__all__ = ["BODY_FIELD", "MAX_TTL_S", "CacheControls", "read_controls"]
+__all__ = [
+    "BODY_FIELD",
+    "MAX_TTL_S",
+    "CacheControls",
+    "ControlHeaders",
+    "control_headers",
+    "read_controls",
+]
 
 BODY_FIELD = "cache"
 MAX_TTL_S = 10 * 365 * 24 * 3600.0
@@ -40,6 +49,35 @@ class CacheControls:
     ttl_s: float | None = None
     max_age_s: float | None = None
     namespace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlHeaders:
+    """The control headers of a request, as sent (read by :func:`control_headers`)."""
+
+    namespace: str | None = None
+    ttl_s: float | None = None
+    skip_lookup: str | None = None
+    skip_store: str | None = None
+    cache_control: str | None = None
+
+
+async def control_headers(
+    x_semcached_namespace: Annotated[
+        str | None, Header(alias="X-Semcached-Namespace", max_length=256)
+    ] = None,
+    x_semcached_ttl: Annotated[
+        float | None, Header(alias="X-Semcached-TTL", gt=0.0, le=MAX_TTL_S)
+    ] = None,
+    x_semcached_skip_lookup: Annotated[str | None, Header(alias="X-Semcached-Skip-Lookup")] = None,
+    x_semcached_skip_store: Annotated[str | None, Header(alias="X-Semcached-Skip-Store")] = None,
+    cache_control: Annotated[str | None, Header(alias="Cache-Control")] = None,
+) -> ControlHeaders:
+    """FastAPI dependency: the cache-control headers every cached provider route takes."""
+    return ControlHeaders(
+        x_semcached_namespace, x_semcached_ttl, x_semcached_skip_lookup, x_semcached_skip_store,
+        cache_control,
+    )  # fmt: skip
 
 
 def _flag(value: str | None, header: str) -> bool:
@@ -158,6 +196,7 @@ def _body_controls(value: Any) -> dict[str, Any]:
 
 def read_controls(
     payload: dict[str, Any],
+    headers: ControlHeaders | None = None,
     *,
     cache_control: str | None = None,
     skip_lookup: str | None = None,
@@ -165,7 +204,13 @@ def read_controls(
     ttl_s: float | None = None,
     namespace: str | None = None,
 ) -> CacheControls:
-    """The controls of one request; removes the body's ``cache`` field from ``payload``."""
+    """The controls of one request (``headers``, or the same values one by one); removes the
+    body's ``cache`` field from ``payload``."""
+    if headers is not None:
+        cache_control, skip_lookup, skip_store = (
+            headers.cache_control, headers.skip_lookup, headers.skip_store
+        )  # fmt: skip
+        ttl_s, namespace = headers.ttl_s, headers.namespace
     body = _body_controls(payload.pop(BODY_FIELD, None))
     no_cache, no_store, max_age = _cache_control(cache_control)
     body_namespace = body.get("namespace")

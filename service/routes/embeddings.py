@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import xxhash
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +28,7 @@ from semcached import jsonio
 from semcached.engine.acache import AsyncSemanticCache
 from semcached.errors import UpstreamError
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
-from semcached.service.cache_controls import MAX_TTL_S, read_controls
+from semcached.service.cache_controls import ControlHeaders, control_headers, read_controls
 from semcached.service.errors import ApiError
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.upstream import (
@@ -118,24 +118,12 @@ async def embeddings(
     request: Request,
     *,
     caller: Annotated[Caller, Depends(get_caller)],
-    x_semcached_namespace: Annotated[
-        str | None, Header(alias=NAMESPACE_HEADER, max_length=256)
-    ] = None,
-    x_semcached_ttl: Annotated[
-        float | None, Header(alias="X-Semcached-TTL", gt=0.0, le=MAX_TTL_S)
-    ] = None,
-    x_semcached_skip_lookup: Annotated[str | None, Header(alias="X-Semcached-Skip-Lookup")] = None,
-    x_semcached_skip_store: Annotated[str | None, Header(alias="X-Semcached-Skip-Store")] = None,
-    cache_control: Annotated[str | None, Header(alias="Cache-Control")] = None,
+    controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
 ) -> Response:
     cache: AsyncSemanticCache = request.app.state.cache
     metrics: ServiceMetrics = request.app.state.metrics
     payload = body.model_dump(exclude_unset=True)
-    controls = read_controls(
-        payload, cache_control=cache_control, skip_lookup=x_semcached_skip_lookup,
-        skip_store=x_semcached_skip_store, ttl_s=x_semcached_ttl,
-        namespace=x_semcached_namespace,
-    )  # fmt: skip
+    controls = read_controls(payload, controls_sent)  # takes LiteLLM's `cache` field out
     if controls.max_age_s is not None:
         # Stored vectors keep no age (they never go stale: the model is deterministic), so a
         # max-age is honoured by not serving from the cache at all.

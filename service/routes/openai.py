@@ -37,7 +37,7 @@ from semcached.engine.results import LookupResult
 from semcached.errors import UpstreamError
 from semcached.policy.decision import MissReason
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
-from semcached.service.cache_controls import MAX_TTL_S, read_controls
+from semcached.service.cache_controls import ControlHeaders, control_headers, read_controls
 from semcached.service.errors import error_body
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.sse import DONE, encode_event
@@ -119,31 +119,16 @@ async def chat_completions(
     request: Request,
     *,
     caller: Annotated[Caller, Depends(get_caller)],
-    x_semcached_namespace: Annotated[
-        str | None, Header(alias=NAMESPACE_HEADER, max_length=256)
-    ] = None,
     x_semcached_threshold: Annotated[
         float | None, Header(alias="X-Semcached-Threshold", ge=0.0, le=1.0)
     ] = None,
-    x_semcached_ttl: Annotated[
-        float | None, Header(alias="X-Semcached-TTL", gt=0.0, le=MAX_TTL_S)
-    ] = None,
-    x_semcached_skip_lookup: Annotated[str | None, Header(alias="X-Semcached-Skip-Lookup")] = None,
-    x_semcached_skip_store: Annotated[str | None, Header(alias="X-Semcached-Skip-Store")] = None,
-    cache_control: Annotated[str | None, Header(alias="Cache-Control")] = None,
+    controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
 ) -> Response:
     settings: Settings = request.app.state.settings
     cache: AsyncSemanticCache = request.app.state.cache
     metrics: ServiceMetrics = request.app.state.metrics
     payload = body.model_dump(exclude_unset=True)
-    controls = read_controls(
-        payload,  # LiteLLM's `cache` field is taken out: never keyed, never sent upstream
-        cache_control=cache_control,
-        skip_lookup=x_semcached_skip_lookup,
-        skip_store=x_semcached_skip_store,
-        ttl_s=x_semcached_ttl,
-        namespace=x_semcached_namespace,
-    )
+    controls = read_controls(payload, controls_sent)  # takes LiteLLM's `cache` field out
     namespace = caller.resolve(controls.namespace, field=NAMESPACE_HEADER)
     skip_lookup = controls.skip_lookup
     canon = cache.canonicalize(payload, namespace)  # once: keys, scope and text
