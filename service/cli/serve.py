@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from semcached.errors import ConfigurationError
 from semcached.redaction import redact_url
 from semcached.service.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
+from semcached.settings import Settings
 from semcached.settings_check import load_settings
 
 __all__ = ["bind_host", "hash_key_command", "serve"]
@@ -99,6 +100,15 @@ def bind_host(
     help="Where embedded data lives (default: SEMCACHED_DATA_DIR or .semcached).",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (uvicorn). More than one needs Redis (--redis-url) and a Chroma "
+    "server (--chroma-url): the in-process exact store and embedded ChromaDB are one "
+    "process's. Each worker loads its own models (about 250 MB each).",
+)
+@click.option(
     "--allow-unauthenticated",
     is_flag=True,
     help="Listen on --host even without API keys (behind an authenticating proxy, or on a "
@@ -116,6 +126,7 @@ def serve(
     log_level: str,
     log_format: str,
     data_dir: Path | None,
+    workers: int,
     allow_unauthenticated: bool,
 ) -> None:
     """Run the sidecar: the cache API and an OpenAI-compatible caching proxy.
@@ -159,8 +170,10 @@ def serve(
     listen_port = port or settings.service.port
     if warning:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if workers > 1:
+        _check_workers(settings)
     click.echo("loading the embedding model...", err=True)
-    app = create_app(settings, upstream_transport=transport)
+    app = create_app(settings, upstream_transport=transport) if workers == 1 else None
     shown = f"[{listen}]" if ":" in listen else listen
     keys = (
         f"{len(settings.api_keys)} API key(s)"
@@ -178,10 +191,52 @@ def serve(
         f"vectors: {vectors}",
         err=True,
     )
+    if app is None:  # worker processes build the app from the environment
+        _export_for_workers(settings, echo_upstream, log_level, log_format)
+        uvicorn.run(
+            "semcached.service.cli.workers:app", factory=True, workers=workers, host=listen,
+            port=listen_port, access_log=access_log, log_level=log_level, log_config=None,
+        )  # fmt: skip
+        return
     uvicorn.run(
         app, host=listen, port=listen_port, access_log=access_log, log_level=log_level,
         log_config=None,  # our handler (configure_logging): one format, credentials masked
     )  # fmt: skip
+
+
+def _check_workers(settings: Settings) -> None:
+    missing = [
+        what
+        for what, ok in (
+            ("--redis-url (the exact layer)", settings.redis_url is not None),
+            ("--chroma-url (the vector index)", bool(settings.chroma_url)),
+        )
+        if not ok
+    ]
+    if missing:
+        raise click.UsageError(
+            f"--workers above 1 needs {' and '.join(missing)}: the in-process exact store and "
+            "embedded ChromaDB belong to one process, so workers would not share the cache"
+        )
+
+
+def _export_for_workers(
+    settings: Settings, echo_upstream: bool, log_level: str, log_format: str
+) -> None:
+    """What the command line set, for the worker processes (they read the environment)."""
+    import os
+
+    if settings.redis_url is not None:
+        os.environ["SEMCACHED_REDIS_URL"] = settings.redis_url.get_secret_value()
+    for name, value in (
+        ("SEMCACHED_CHROMA_URL", settings.chroma_url),
+        ("SEMCACHED_UPSTREAM_URL", None if echo_upstream else settings.upstream_url),
+        ("SEMCACHED_DATA_DIR", str(settings.data_dir)),
+    ):
+        if value:
+            os.environ[name] = value
+    os.environ["SEMCACHED_SERVE_ECHO"] = "1" if echo_upstream else ""
+    os.environ["SEMCACHED_SERVE_LOG"] = f"{log_level}:{log_format}"
 
 
 @click.command("hash-key")
