@@ -5,22 +5,35 @@ Two sources, one registry per app (so several apps in one process never collide)
 * the engine's :class:`~semcached.engine.CacheStats`, read at scrape time by a custom collector:
   hits by kind, misses by reason, false-hit reports, backend errors, provider calls, and a
   latency histogram per stage (exact, embed, vector, decide, provider, writes);
-* the service's own counters: upstream outcomes and errors, responses by cache outcome, tokens
-  saved by hits, and HTTP request latency per route.
+* the service's own counters: upstream outcomes and errors, responses by cache outcome,
+  namespace, model and endpoint, tokens saved by hits (by namespace and model too), and HTTP
+  request latency per route.
+
+Namespace and model labels are bounded (:class:`BoundedLabel`): the first 50 distinct values
+get their own series, later ones count as ``other``, so a tenant inventing namespaces cannot
+grow the scrape without end. Counters export no ``_created`` series.
 
 Example::
 
     metrics = ServiceMetrics(cache.stats)
-    metrics.tokens_saved.labels(kind="semantic").inc(42)
+    metrics.count_response("semantic", namespace="support", model="gpt-4o-mini")
     body = metrics.render()          # Prometheus text exposition
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -111,6 +124,32 @@ def _bound(value: float) -> str:
     return repr(float(value))
 
 
+disable_created_metrics()  # one series per counter, not a second `_created` one
+
+OTHER = "other"
+
+
+class BoundedLabel:
+    """A label's values, bounded: the first ``limit`` distinct ones are kept, the rest are
+    ``other`` (thread-safe)."""
+
+    def __init__(self, limit: int = 50) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str | None) -> str:
+        if not value:
+            return "none"
+        if value in self._seen:
+            return value
+        with self._lock:
+            if value in self._seen or len(self._seen) < self.limit:
+                self._seen.add(value)
+                return value
+        return OTHER
+
+
 class ServiceMetrics:
     """The service's registry: the engine's stats plus upstream, proxy and HTTP metrics."""
 
@@ -129,10 +168,13 @@ class ServiceMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.namespaces = BoundedLabel()
+        self.models = BoundedLabel()
         self.proxy_responses = Counter(
             "semcached_proxy_responses",
-            "Responses of POST /v1/chat/completions by cache outcome.",
-            ["cache"],
+            "Responses of the cached provider routes by cache outcome, namespace, model and "
+            "endpoint (namespace and model: the first 50 values, then `other`).",
+            ["cache", "namespace", "model", "endpoint"],
             registry=self.registry,
         )
         self.backend_up = Gauge(
@@ -150,7 +192,7 @@ class ServiceMetrics:
         self.tokens_saved = Counter(
             "semcached_tokens_saved",
             "Provider tokens (usage.total_tokens of the cached answer) not spent thanks to hits.",
-            ["kind"],
+            ["kind", "namespace", "model"],
             registry=self.registry,
         )
         self.http_latency = Histogram(
@@ -161,11 +203,29 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
-    def record_tokens_saved(self, kind: str, response: Any) -> int:
+    def count_response(
+        self,
+        cache: str,
+        *,
+        namespace: str | None = None,
+        model: str | None = None,
+        endpoint: str = "chat",
+    ) -> None:
+        """One response of a cached provider route."""
+        self.proxy_responses.labels(
+            cache=cache, namespace=self.namespaces(namespace), model=self.models(model),
+            endpoint=endpoint,
+        ).inc()  # fmt: skip
+
+    def record_tokens_saved(
+        self, kind: str, response: Any, *, namespace: str | None = None, model: str | None = None
+    ) -> int:
         """Count the tokens a cached answer saved; returns how many."""
         tokens = usage_tokens(response)
         if tokens:
-            self.tokens_saved.labels(kind=kind).inc(tokens)
+            self.tokens_saved.labels(
+                kind=kind, namespace=self.namespaces(namespace), model=self.models(model)
+            ).inc(tokens)
         return tokens
 
     def render(self) -> bytes:

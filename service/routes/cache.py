@@ -59,7 +59,9 @@ async def lookup(
     result = await _cache(request).lookup(canon, threshold=body.threshold)
     if result.hit and result.kind is not None:
         metrics: ServiceMetrics = request.app.state.metrics
-        metrics.record_tokens_saved(str(result.kind), result.response)
+        metrics.record_tokens_saved(
+            str(result.kind), result.response, namespace=namespace, model=canon.model
+        )
     info = result.to_dict()
     return LookupReply(
         hit=result.hit,

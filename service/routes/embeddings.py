@@ -155,7 +155,9 @@ async def embeddings(
                 upstream_body, forward_headers(request), metrics,
             )  # fmt: skip
         except UpstreamError as exc:
-            metrics.proxy_responses.labels(cache="upstream_error").inc()
+            metrics.count_response(
+                "upstream_error", namespace=namespace, model=body.model, endpoint="embeddings"
+            )
             return upstream_response(exc)
         fresh = _fresh_vectors(answer, len(todo))
         served_model = answer.get("model", served_model) if isinstance(answer, dict) else None
@@ -172,7 +174,7 @@ async def embeddings(
     kind = "exact" if not todo else ("partial" if cached else "miss")
     if controls.skip_lookup:
         kind = "bypass"
-    metrics.proxy_responses.labels(cache=kind).inc()
+    metrics.count_response(kind, namespace=namespace, model=body.model, endpoint="embeddings")
     reply = {
         "object": "list",
         "data": [

@@ -151,8 +151,10 @@ async def chat_completions(
         )
         if stream.cached:
             kind = stream.source
-            metrics.proxy_responses.labels(cache=kind).inc()
-            metrics.record_tokens_saved(kind, stream.lookup.response)
+            metrics.count_response(kind, namespace=namespace, model=body.model)
+            metrics.record_tokens_saved(
+                kind, stream.lookup.response, namespace=namespace, model=body.model
+            )
             return StreamingResponse(
                 _sse(stream.events),
                 media_type="text/event-stream",
@@ -164,11 +166,11 @@ async def chat_completions(
             first = await anext(events, None)
         except UpstreamError as exc:
             if exc.body:  # failed before any event: the upstream's own status and body
-                metrics.proxy_responses.labels(cache="upstream_error").inc()
+                metrics.count_response("upstream_error", namespace=namespace, model=body.model)
                 return upstream_response(exc)
             first, ended = None, exc  # an empty stream that is not stored
         outcome = _outcome(stream.source, skip_lookup, stream.lookup)
-        metrics.proxy_responses.labels(cache=outcome).inc()
+        metrics.count_response(outcome, namespace=namespace, model=body.model)
         return StreamingResponse(
             _sse(events, first, ended),
             media_type="text/event-stream",
@@ -181,14 +183,16 @@ async def chat_completions(
     try:
         result = await cache.get_or_call(canon, call_upstream, **options)
     except UpstreamError as exc:
-        metrics.proxy_responses.labels(cache="upstream_error").inc()
+        metrics.count_response("upstream_error", namespace=namespace, model=body.model)
         return upstream_response(exc)
     if result.cached:
-        metrics.proxy_responses.labels(cache=result.source).inc()
-        metrics.record_tokens_saved(result.source, result.response)
+        metrics.count_response(result.source, namespace=namespace, model=body.model)
+        metrics.record_tokens_saved(
+            result.source, result.response, namespace=namespace, model=body.model
+        )
         return JSONResponse(result.response, headers=_hit_headers(result.lookup))
     outcome = _outcome(result.source, skip_lookup, result.lookup)
-    metrics.proxy_responses.labels(cache=outcome).inc()
+    metrics.count_response(outcome, namespace=namespace, model=body.model)
     return JSONResponse(
         result.response,
         headers={

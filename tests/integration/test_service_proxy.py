@@ -248,7 +248,7 @@ def _metrics(http: httpx.Client) -> dict[str, float]:
 
 
 def test_metrics_count_hits_misses_tokens_and_upstream_errors(
-    http: httpx.Client, upstream: Upstream
+    http: httpx.Client, upstream: Upstream, ns: str
 ) -> None:
     """Each outcome moves its own counter by exactly what happened."""
     before = _metrics(http)
@@ -266,11 +266,27 @@ def test_metrics_count_hits_misses_tokens_and_upstream_errors(
     assert delta('semcached_cache_hits_total{kind="exact"}') == 1
     assert delta('semcached_cache_hits_total{kind="semantic"}') == 1
     assert delta("semcached_cache_misses_total") == 2
-    assert delta('semcached_tokens_saved_total{kind="exact"}') == 30  # usage.total_tokens
-    assert delta('semcached_tokens_saved_total{kind="semantic"}') == 30
+
+    def labelled(metric: str, **labels: str) -> float:
+        """The delta of the one sample of ``metric`` with exactly these labels (any order)."""
+        want = {**labels, "namespace": ns, "model": "test-model"}
+
+        def value(samples: dict[str, float]) -> float:
+            for key, number in samples.items():
+                name, _, rest = key.partition("{")
+                pairs = dict(p.split("=", 1) for p in rest.rstrip("}").split(",") if p)
+                if name == metric and {k: v.strip('"') for k, v in pairs.items()} == want:
+                    return number
+            return 0.0
+
+        return value(after) - value(before)
+
+    assert labelled("semcached_tokens_saved_total", kind="exact") == 30  # usage.total_tokens
+    assert labelled("semcached_tokens_saved_total", kind="semantic") == 30
     assert delta('semcached_upstream_errors_total{reason="http_503"}') == 1
-    assert delta('semcached_proxy_responses_total{cache="miss"}') == 1
-    assert delta('semcached_proxy_responses_total{cache="upstream_error"}') == 1
+    assert labelled("semcached_proxy_responses_total", cache="miss", endpoint="chat") == 1
+    assert labelled("semcached_proxy_responses_total", cache="upstream_error", endpoint="chat") == 1
+    assert not any(name.endswith("_created") for name in after)  # one series per counter
     assert delta("semcached_provider_calls_total") == 2
     assert delta('semcached_stage_latency_seconds_count{stage="embed"}') >= 2
     assert delta("semcached_false_hit_reports_total") == 0

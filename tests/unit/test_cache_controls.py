@@ -50,3 +50,11 @@ def test_bad_controls_name_their_field(
     with pytest.raises(ApiError) as error:
         read_controls(payload, **kwargs)  # type: ignore[arg-type]
     assert error.value.status == 422 and error.value.field == field and error.value.fix
+
+
+def test_metric_labels_are_bounded() -> None:
+    from semcached.service.metrics import OTHER, BoundedLabel
+
+    label = BoundedLabel(limit=3)
+    assert [label(f"ns{i}") for i in range(5)] == ["ns0", "ns1", "ns2", OTHER, OTHER]
+    assert label("ns1") == "ns1" and label(None) == "none"
