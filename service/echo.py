@@ -75,6 +75,9 @@ def _stream(body: dict[str, Any]) -> bytes:
 
 
 async def _handle(request: httpx.Request) -> httpx.Response:
+    if request.method == "GET" and request.url.path.endswith("/models"):
+        models = [{"id": "echo", "object": "model", "created": 0, "owned_by": "semcached"}]
+        return httpx.Response(200, json={"object": "list", "data": models})
     if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
         error = {"error": {"message": "the echo upstream only answers chat completions"}}
         return httpx.Response(404, json=error)

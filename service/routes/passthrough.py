@@ -128,6 +128,9 @@ async def relay(path: str, request: Request) -> Response:
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
+            if reply.is_stream_consumed:  # an in-memory answer (httpx reads those at once)
+                yield reply.content
+                return
             async for chunk in reply.aiter_raw():
                 yield chunk
         except httpx.HTTPError as exc:

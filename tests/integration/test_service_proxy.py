@@ -424,7 +424,11 @@ def test_echo_upstream_answers_misses_like_a_provider(service: Service, ns: str)
             model="m", temperature=0, stream=True, messages=[{"role": "user", "content": OTHER}]
         )
         streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        models = [m.id for m in client.models.list().data]  # relayed to the in-memory echo
+        unknown = httpx.get(f"{server.url}/v1/files")
         metrics = httpx.get(f"{server.url}/metrics").text
+    assert models == ["echo"]
+    assert unknown.status_code == 404 and "echo upstream" in unknown.json()["error"]["message"]
     assert kinds == ["miss", "exact", "semantic"]
     assert texts == [f"(echo) You asked: {PASSWORD}"] * 3
     assert streamed == f"(echo) You asked: {OTHER}"
