@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Header, Query
 
 from semcached.service.errors import ApiError
 
@@ -63,8 +63,13 @@ class ControlHeaders:
 
 
 async def control_headers(
+    *,
     x_semcached_namespace: Annotated[
         str | None, Header(alias="X-Semcached-Namespace", max_length=256)
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        Query(description="Namespace of this call (as X-Semcached-Namespace).", max_length=256),
     ] = None,
     x_semcached_ttl: Annotated[
         float | None, Header(alias="X-Semcached-TTL", gt=0.0, le=MAX_TTL_S)
@@ -73,10 +78,20 @@ async def control_headers(
     x_semcached_skip_store: Annotated[str | None, Header(alias="X-Semcached-Skip-Store")] = None,
     cache_control: Annotated[str | None, Header(alias="Cache-Control")] = None,
 ) -> ControlHeaders:
-    """FastAPI dependency: the cache-control headers every cached provider route takes."""
+    """FastAPI dependency: the cache-control headers every cached provider route takes
+    (``?namespace=`` counts as the namespace header: never silently ignored)."""
+    if namespace and x_semcached_namespace and namespace != x_semcached_namespace:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"?namespace={namespace!r} and X-Semcached-Namespace {x_semcached_namespace!r} differ",
+            field="namespace",
+            fix="send the namespace once",
+        )
     return ControlHeaders(
-        x_semcached_namespace, x_semcached_ttl, x_semcached_skip_lookup, x_semcached_skip_store,
-        cache_control,
+        namespace=namespace or x_semcached_namespace, ttl_s=x_semcached_ttl,
+        skip_lookup=x_semcached_skip_lookup, skip_store=x_semcached_skip_store,
+        cache_control=cache_control,
     )  # fmt: skip
 
 

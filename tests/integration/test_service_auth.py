@@ -80,6 +80,16 @@ def test_a_key_cannot_reach_another_namespace(tenants: Tenants) -> None:
                 json=chat(QUESTION),
                 headers={"X-Semcached-Namespace": "tenant-b"},
             ),
+            a.post("/v1/chat/completions", json=chat(QUESTION), params={"namespace": "tenant-b"}),
+            a.post(
+                "/v1/chat/completions",
+                json={**chat(QUESTION), "cache": {"namespace": "tenant-b"}},
+            ),
+            a.post(
+                "/v1/embeddings",
+                json={"model": "e", "input": "x"},
+                params={"namespace": "tenant-b"},
+            ),
             a.post("/v1/cache/lookup", json={"request": chat(QUESTION), "namespace": "tenant-b"}),
             a.post(
                 "/v1/cache/store",
