@@ -150,6 +150,36 @@ def build_upstream_app(state: Upstream) -> FastAPI:
 
         return StreamingResponse(sse(), media_type="text/event-stream")
 
+    _add_legacy_and_embeddings(app, state)
+    _add_anything(app, state)
+    return app
+
+
+def _add_legacy_and_embeddings(app: FastAPI, state: Upstream) -> None:
+    @app.post("/v1/completions")
+    async def legacy(request: Request) -> Response:
+        """Legacy text completions, JSON or streamed (counted with the chat calls)."""
+        body = await request.json()
+        number, _ = state._take(body, dict(request.headers))
+        text = f"answer #{number} to: {body.get('prompt')}"
+        base = {"id": f"cmpl-{number}", "object": "text_completion", "created": 1_700_000_000,
+                "model": body.get("model", "test-model")}  # fmt: skip
+        if not body.get("stream"):
+            return JSONResponse(
+                {**base, "choices": [{"index": 0, "text": text, "finish_reason": "stop",
+                                      "logprobs": None}],
+                 "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}
+            )  # fmt: skip
+
+        async def sse() -> AsyncIterator[bytes]:
+            for i, word in enumerate(text.split(" ")):
+                piece = word if i == 0 else " " + word
+                choice = {"index": 0, "text": piece, "finish_reason": None, "logprobs": None}
+                yield f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(sse(), media_type="text/event-stream")
+
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> Response:
         """Deterministic vectors (from the input's text), as floats or base64 like OpenAI."""
@@ -180,6 +210,8 @@ def build_upstream_app(state: Upstream) -> FastAPI:
             headers={"x-request-id": "req-emb"},
         )
 
+
+def _add_anything(app: FastAPI, state: Upstream) -> None:
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def anything(rest: str, request: Request) -> Response:
         """Any other route: what a pass-through must relay unchanged."""
@@ -214,8 +246,6 @@ def build_upstream_app(state: Upstream) -> FastAPI:
                 headers={"retry-after": "3", "x-ratelimit-remaining-requests": "0"},
             )
         return JSONResponse({k: v for k, v in seen.items() if k != "headers"}, status_code=201)
-
-    return app
 
 
 class UvicornThread:

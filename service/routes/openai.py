@@ -40,6 +40,7 @@ from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
 from semcached.service.cache_controls import ControlHeaders, control_headers, read_controls
 from semcached.service.errors import error_body
 from semcached.service.metrics import ServiceMetrics
+from semcached.service.routes.passthrough import relay
 from semcached.service.sse import DONE, encode_event
 from semcached.service.upstream import (
     CACHE_HEADER,
@@ -52,7 +53,7 @@ from semcached.service.upstream import (
 from semcached.service.validation import check_prompt
 from semcached.settings import Settings
 
-__all__ = ["CACHE_HEADER", "ChatCompletionBody", "router"]
+__all__ = ["CACHE_HEADER", "ChatCompletionBody", "CompletionBody", "router", "serve_cached"]
 
 log = logging.getLogger("semcached.proxy")
 router = APIRouter(tags=["openai"])
@@ -68,6 +69,23 @@ class ChatMessage(BaseModel):
 
     role: str = Field(min_length=1, max_length=64)
     content: str | list[dict[str, Any]] | None = None
+
+
+class CompletionBody(BaseModel):
+    """An OpenAI (legacy) completion request. Unknown parameters pass through upstream."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "gpt-3.5-turbo-instruct", "prompt": "Hi"}]},
+    )
+
+    model: str = Field(min_length=1, max_length=256)
+    prompt: str | list[Any]
+    stream: bool | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    n: int | None = Field(default=None, ge=1, le=128)
+    max_tokens: int | None = Field(default=None, ge=1)
 
 
 class ChatCompletionBody(BaseModel):
@@ -124,53 +142,106 @@ async def chat_completions(
     ] = None,
     controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
 ) -> Response:
+    """Chat completions: exact and semantic hits, streamed or not."""
+    payload = body.model_dump(exclude_unset=True)
+    return await serve_cached(
+        request, caller, payload, controls_sent, model=body.model, stream=bool(body.stream),
+        path="/chat/completions", endpoint="chat", threshold=x_semcached_threshold,
+    )  # fmt: skip
+
+
+@router.post(
+    "/v1/completions",
+    summary="OpenAI-compatible (legacy) text completions, cached",
+    response_model=None,
+    responses={
+        200: {"description": "The completion (JSON, or SSE when `stream` is true)."},
+        502: {"description": "The upstream could not be reached."},
+        503: {"description": "A miss, and no upstream is configured."},
+    },
+)
+async def completions(
+    body: CompletionBody,
+    request: Request,
+    *,
+    caller: Annotated[Caller, Depends(get_caller)],
+    x_semcached_threshold: Annotated[
+        float | None, Header(alias="X-Semcached-Threshold", ge=0.0, le=1.0)
+    ] = None,
+    controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
+) -> Response:
+    """Legacy completions: a string ``prompt`` is cached like a chat's last message (its own
+    scope: a completion never serves a chat); a list of prompts is relayed uncached."""
+    payload = body.model_dump(exclude_unset=True)
+    if not isinstance(body.prompt, str):
+        return await relay("completions", request)
+    return await serve_cached(
+        request, caller, payload, controls_sent, model=body.model, stream=bool(body.stream),
+        path="/completions", endpoint="completions", threshold=x_semcached_threshold,
+    )  # fmt: skip
+
+
+async def serve_cached(
+    request: Request,
+    caller: Caller,
+    payload: dict[str, Any],
+    controls_sent: ControlHeaders,
+    *,
+    model: str,
+    stream: bool,
+    path: str,
+    endpoint: str,
+    threshold: float | None,
+) -> Response:
+    """One cached provider call (chat or completion), JSON or streamed, through the engine."""
     settings: Settings = request.app.state.settings
     cache: AsyncSemanticCache = request.app.state.cache
     metrics: ServiceMetrics = request.app.state.metrics
-    payload = body.model_dump(exclude_unset=True)
     controls = read_controls(payload, controls_sent)  # takes LiteLLM's `cache` field out
     namespace = caller.resolve(controls.namespace, field=NAMESPACE_HEADER)
     skip_lookup = controls.skip_lookup
     canon = cache.canonicalize(payload, namespace)  # once: keys, scope and text
     check_prompt(canon, max_chars=settings.service.max_prompt_chars)
-    url = upstream_url(settings, "/chat/completions") if settings.upstream_url else ""
+    url = upstream_url(settings, path) if settings.upstream_url else ""
     headers = forward_headers(request)
     client = request.app.state.upstream
     options: dict[str, Any] = {
-        "threshold": x_semcached_threshold,
+        "threshold": threshold,
         "ttl_s": controls.ttl_s,
         "skip_lookup": skip_lookup,
         "skip_store": controls.skip_store,
         "max_age_s": controls.max_age_s,
     }
-    if body.stream:
-        stream = await cache.get_or_stream(
+    if stream:
+        streamed = await cache.get_or_stream(
             canon,
-            lambda: open_sse(client, _required(url, settings), payload, headers, metrics),
+            lambda: open_sse(client, _required(url, settings, path), payload, headers, metrics),
             **options,
         )
-        if stream.cached:
-            kind = stream.source
-            metrics.count_response(kind, namespace=namespace, model=body.model)
+        if streamed.cached:
+            kind = streamed.source
+            metrics.count_response(kind, namespace=namespace, model=model, endpoint=endpoint)
             metrics.record_tokens_saved(
-                kind, stream.lookup.response, namespace=namespace, model=body.model
+                kind, streamed.lookup.response, namespace=namespace, model=model
             )
             return StreamingResponse(
-                _sse(stream.events),
+                _sse(streamed.events),
                 media_type="text/event-stream",
-                headers=_hit_headers(stream.lookup),
+                headers=_hit_headers(streamed.lookup),
             )
-        events = stream.events
+        events = streamed.events
         ended: UpstreamError | None = None
         try:
             first = await anext(events, None)
         except UpstreamError as exc:
             if exc.body:  # failed before any event: the upstream's own status and body
-                metrics.count_response("upstream_error", namespace=namespace, model=body.model)
+                metrics.count_response(
+                    "upstream_error", namespace=namespace, model=model, endpoint=endpoint
+                )
                 return upstream_response(exc)
             first, ended = None, exc  # an empty stream that is not stored
-        outcome = _outcome(stream.source, skip_lookup, stream.lookup)
-        metrics.count_response(outcome, namespace=namespace, model=body.model)
+        outcome = _outcome(streamed.source, skip_lookup, streamed.lookup)
+        metrics.count_response(outcome, namespace=namespace, model=model, endpoint=endpoint)
         return StreamingResponse(
             _sse(events, first, ended),
             media_type="text/event-stream",
@@ -178,21 +249,23 @@ async def chat_completions(
         )
 
     async def call_upstream() -> Any:
-        return await post_json(client, _required(url, settings), payload, headers, metrics)
+        return await post_json(client, _required(url, settings, path), payload, headers, metrics)
 
     try:
         result = await cache.get_or_call(canon, call_upstream, **options)
     except UpstreamError as exc:
-        metrics.count_response("upstream_error", namespace=namespace, model=body.model)
+        metrics.count_response(
+            "upstream_error", namespace=namespace, model=model, endpoint=endpoint
+        )
         return upstream_response(exc)
     if result.cached:
-        metrics.count_response(result.source, namespace=namespace, model=body.model)
+        metrics.count_response(result.source, namespace=namespace, model=model, endpoint=endpoint)
         metrics.record_tokens_saved(
-            result.source, result.response, namespace=namespace, model=body.model
+            result.source, result.response, namespace=namespace, model=model
         )
         return JSONResponse(result.response, headers=_hit_headers(result.lookup))
     outcome = _outcome(result.source, skip_lookup, result.lookup)
-    metrics.count_response(outcome, namespace=namespace, model=body.model)
+    metrics.count_response(outcome, namespace=namespace, model=model, endpoint=endpoint)
     return JSONResponse(
         result.response,
         headers={
@@ -203,8 +276,8 @@ async def chat_completions(
     )
 
 
-def _required(url: str, settings: Settings) -> str:
-    return url or upstream_url(settings, "/chat/completions")  # raises the 503 when unset
+def _required(url: str, settings: Settings, path: str) -> str:
+    return url or upstream_url(settings, path)  # raises the 503 when unset
 
 
 def _outcome(source: str, skip_lookup: bool, lookup: LookupResult) -> str:
