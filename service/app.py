@@ -48,9 +48,8 @@ from semcached.engine.cache import SemanticCache
 from semcached.service.auth import KeyRing
 from semcached.service.errors import (
     error_body,
+    in_dialect,
     install_error_handlers,
-    openai_shape,
-    provider_route,
 )
 from semcached.service.metrics import ServiceMetrics
 from semcached.settings import Settings
@@ -85,6 +84,7 @@ def create_app(
     replaces the network under the upstream client (e.g. ``httpx.MockTransport``).
     """
     from semcached import __version__
+    from semcached.service.routes import anthropic as anthropic_routes
     from semcached.service.routes import cache as cache_routes
     from semcached.service.routes import embeddings as embedding_routes
     from semcached.service.routes import openai as proxy
@@ -131,6 +131,7 @@ def create_app(
     app.include_router(cache_routes.router)
     app.include_router(proxy.router)
     app.include_router(embedding_routes.router)
+    app.include_router(anthropic_routes.router)
     _include_knowledge(app, settings, acache, knowledge)
     app.include_router(passthrough.router)  # last: whatever no route above handles
     app.add_middleware(LimitsAndTiming, max_body_bytes=settings.service.max_body_bytes)
@@ -178,8 +179,7 @@ class LimitsAndTiming:
                 f"the body is {length} bytes or more; at most {self.max_body_bytes} are accepted",
                 fix="send a smaller request, or raise SEMCACHED_SERVICE__MAX_BODY_BYTES",
             )
-            if provider_route(str(scope.get("path", ""))):
-                body = openai_shape(body)
+            body = in_dialect(str(scope.get("path", "")), 413, body)
             await _send_json(send, 413, body)
             return
         start = time.perf_counter()

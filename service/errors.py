@@ -40,8 +40,10 @@ from semcached.redaction import redact_text
 __all__ = [
     "OWN_PREFIXES",
     "ApiError",
+    "anthropic_shape",
     "error_body",
     "error_response",
+    "in_dialect",
     "install_error_handlers",
     "openai_shape",
     "provider_route",
@@ -252,16 +254,55 @@ def openai_shape(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "error": shaped}
 
 
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 413: "request_too_large", 422: "invalid_request_error",
+    429: "rate_limit_error", 503: "overloaded_error",
+}  # fmt: skip
+ANTHROPIC_PREFIXES = ("/v1/messages",)
+
+
+def anthropic_shape(body: dict[str, Any], status: int) -> dict[str, Any]:
+    """The error body as Anthropic's SDKs read it: ``{"type": "error", "error": {"type",
+    "message"}}``, semcached's ``field``, ``fix`` and own ``code`` kept, the fix in the
+    message."""
+    error = dict(body.get("error") or {})
+    fix = error.get("fix")
+    message = str(error.get("message", ""))
+    if fix and fix not in message:
+        message = f"{message} (fix: {fix})"
+    shaped = {
+        **error,
+        "type": _ANTHROPIC_TYPES.get(status, "api_error"),
+        "code": error.get("type"),
+        "message": message,
+    }
+    return {"type": "error", "error": shaped}
+
+
+def in_dialect(path: str, status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """The error body in the dialect of the route at ``path``: Anthropic's on its Messages
+    route, OpenAI's on the other provider routes, semcached's own elsewhere."""
+    if not isinstance(body.get("error"), dict):
+        return body
+    if path.startswith(ANTHROPIC_PREFIXES):
+        return anthropic_shape(body, status)
+    if provider_route(path):
+        return openai_shape(body)
+    return body
+
+
 def _in_dialect(handler: Handler) -> Handler:
     async def wrapped(request: Request, exc: Exception) -> JSONResponse:
         response = await handler(request, exc)
         if not provider_route(request.url.path):
             return response
         body = json.loads(bytes(response.body))
-        if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        if not isinstance(body, dict):
             return response
+        shaped = in_dialect(request.url.path, response.status_code, body)
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        return JSONResponse(openai_shape(body), status_code=response.status_code, headers=headers)
+        return JSONResponse(shaped, status_code=response.status_code, headers=headers)
 
     return wrapped
 

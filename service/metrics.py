@@ -241,6 +241,10 @@ def usage_tokens(response: Any) -> int:
         total = usage.get("total_tokens")
         if isinstance(total, int) and not isinstance(total, bool) and total > 0:
             return total
+        parts = [usage.get("input_tokens"), usage.get("output_tokens")]  # Anthropic's usage
+        counted = [p for p in parts if isinstance(p, int) and not isinstance(p, bool)]
+        if counted and sum(counted) > 0:
+            return sum(counted)
     events = response.get("events")
     if isinstance(events, list):
         from semcached.service.sse import event_usage_tokens

@@ -13,7 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DONE", "SSEParser", "StreamRecording", "encode_event", "event_usage_tokens"]
+__all__ = [
+    "ANTHROPIC_STREAM",
+    "DONE",
+    "OPENAI_STREAM",
+    "SSEParser",
+    "StreamDialect",
+    "StreamRecording",
+    "encode_event",
+    "event_usage_tokens",
+]
 
 DONE = "[DONE]"
 
@@ -70,11 +79,46 @@ class StreamRecording:
         self.events.append(data)
         if self.error is None:
             self.error = _error_of(data)
+        if '"message_stop"' in data and _type_of(data) == "message_stop":
+            self.done = True  # Anthropic's last event (its streams send no [DONE])
 
     @property
     def complete(self) -> bool:
-        """Ended with ``[DONE]``, carried no error event: safe to store."""
+        """Ended (``[DONE]``, or Anthropic's ``message_stop``) and carried no error event: safe
+        to store."""
         return self.done and self.error is None and bool(self.events)
+
+
+def _type_of(data: str) -> str | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDialect:
+    """How one API writes its server-sent events: OpenAI's ``data:`` lines ended by
+    ``[DONE]``, or Anthropic's ``event: <type>`` before each ``data:`` and no end marker."""
+
+    name: str
+    named_events: bool = False
+    done_marker: bool = True
+
+    def encode(self, data: str) -> bytes:
+        if self.named_events:
+            kind = _type_of(data) or "message"
+            return f"event: {kind}\n".encode() + encode_event(data)
+        return encode_event(data)
+
+    def end(self) -> bytes:
+        return encode_event(DONE) if self.done_marker else b""
+
+
+OPENAI_STREAM = StreamDialect("openai")
+ANTHROPIC_STREAM = StreamDialect("anthropic", named_events=True, done_marker=False)
 
 
 def _error_of(data: str) -> str | None:

@@ -42,7 +42,10 @@ log = logging.getLogger("semcached.proxy")
 
 CACHE_HEADER = "X-Semcached-Cache"
 # Credentials and routing headers a provider needs; passed through, never stored or logged.
-FORWARDED_HEADERS = ("authorization", "openai-organization", "openai-project", "api-key")
+FORWARDED_HEADERS = (
+    "authorization", "openai-organization", "openai-project", "openai-beta", "api-key",
+    "x-api-key", "anthropic-version", "anthropic-beta",
+)  # fmt: skip
 
 
 def build_upstream_client(

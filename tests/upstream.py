@@ -151,8 +151,64 @@ def build_upstream_app(state: Upstream) -> FastAPI:
         return StreamingResponse(sse(), media_type="text/event-stream")
 
     _add_legacy_and_embeddings(app, state)
+    _add_anthropic(app, state)
     _add_anything(app, state)
     return app
+
+
+def _anthropic_events(body: dict[str, Any], number: int) -> list[dict[str, Any]]:
+    text = anthropic_text(body, number)
+    message = {"id": f"msg_{number}", "type": "message", "role": "assistant", "content": [],
+               "model": body.get("model"), "stop_reason": None, "stop_sequence": None,
+               "usage": {"input_tokens": 9, "output_tokens": 1}}  # fmt: skip
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": message},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "ping"},
+    ]
+    for i, word in enumerate(text.split(" ")):
+        piece = word if i == 0 else " " + word
+        delta = {"type": "text_delta", "text": piece}
+        events.append({"type": "content_block_delta", "index": 0, "delta": delta})
+    events += [
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 7},
+        },
+        {"type": "message_stop"},
+    ]
+    return events
+
+
+def anthropic_text(body: dict[str, Any], number: int) -> str:
+    last = body["messages"][-1]["content"]
+    if isinstance(last, list):
+        last = " ".join(part.get("text", "") for part in last)
+    return f"answer #{number} to: {last}"
+
+
+def _add_anthropic(app: FastAPI, state: Upstream) -> None:
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> Response:
+        """Anthropic's Messages API: JSON, or its named SSE events (no [DONE])."""
+        body = await request.json()
+        number, _ = state._take(body, dict(request.headers))
+        if not body.get("stream"):
+            return JSONResponse(
+                {"id": f"msg_{number}", "type": "message", "role": "assistant",
+                 "content": [{"type": "text", "text": anthropic_text(body, number)}],
+                 "model": body.get("model"), "stop_reason": "end_turn", "stop_sequence": None,
+                 "usage": {"input_tokens": 9, "output_tokens": 7}},
+                headers={"request-id": f"req_{number}"},
+            )  # fmt: skip
+
+        async def sse() -> AsyncIterator[bytes]:
+            for event in _anthropic_events(body, number):
+                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+        return StreamingResponse(sse(), media_type="text/event-stream")
 
 
 def _add_legacy_and_embeddings(app: FastAPI, state: Upstream) -> None:

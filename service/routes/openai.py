@@ -37,11 +37,16 @@ from semcached.engine.results import LookupResult
 from semcached.errors import UpstreamError
 from semcached.policy.decision import MissReason
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
-from semcached.service.cache_controls import ControlHeaders, control_headers, read_controls
+from semcached.service.cache_controls import (
+    BODY_FIELD,
+    ControlHeaders,
+    control_headers,
+    read_controls,
+)
 from semcached.service.errors import error_body
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.routes.passthrough import relay
-from semcached.service.sse import DONE, encode_event
+from semcached.service.sse import OPENAI_STREAM, StreamDialect
 from semcached.service.upstream import (
     CACHE_HEADER,
     forward_headers,
@@ -192,15 +197,22 @@ async def serve_cached(
     path: str,
     endpoint: str,
     threshold: float | None,
+    key_payload: dict[str, Any] | None = None,
+    dialect: StreamDialect = OPENAI_STREAM,
 ) -> Response:
-    """One cached provider call (chat or completion), JSON or streamed, through the engine."""
+    """One cached provider call (chat, completion, Anthropic message), JSON or streamed,
+    through the engine. ``payload`` goes upstream; ``key_payload`` (default: the same) is
+    what the cache keys and compares, in semcached's chat form."""
     settings: Settings = request.app.state.settings
     cache: AsyncSemanticCache = request.app.state.cache
     metrics: ServiceMetrics = request.app.state.metrics
     controls = read_controls(payload, controls_sent)  # takes LiteLLM's `cache` field out
     namespace = caller.resolve(controls.namespace, field=NAMESPACE_HEADER)
     skip_lookup = controls.skip_lookup
-    canon = cache.canonicalize(payload, namespace)  # once: keys, scope and text
+    # once: keys, scope and text (after read_controls took the `cache` field out of payload)
+    if key_payload is not None:
+        key_payload = {k: v for k, v in key_payload.items() if k != BODY_FIELD}
+    canon = cache.canonicalize(payload if key_payload is None else key_payload, namespace)
     check_prompt(canon, max_chars=settings.service.max_prompt_chars)
     url = upstream_url(settings, path) if settings.upstream_url else ""
     headers = forward_headers(request)
@@ -225,7 +237,7 @@ async def serve_cached(
                 kind, streamed.lookup.response, namespace=namespace, model=model
             )
             return StreamingResponse(
-                _sse(streamed.events),
+                _sse(streamed.events, dialect=dialect),
                 media_type="text/event-stream",
                 headers=_hit_headers(streamed.lookup),
             )
@@ -243,7 +255,7 @@ async def serve_cached(
         outcome = _outcome(streamed.source, skip_lookup, streamed.lookup)
         metrics.count_response(outcome, namespace=namespace, model=model, endpoint=endpoint)
         return StreamingResponse(
-            _sse(events, first, ended),
+            _sse(events, first, ended, dialect),
             media_type="text/event-stream",
             headers={CACHE_HEADER: outcome, NAMESPACE_HEADER: namespace},
         )
@@ -288,31 +300,35 @@ def _outcome(source: str, skip_lookup: bool, lookup: LookupResult) -> str:
 
 
 async def _sse(
-    events: AsyncIterator[Any], first: Any = None, ended: UpstreamError | None = None
+    events: AsyncIterator[Any],
+    first: Any = None,
+    ended: UpstreamError | None = None,
+    dialect: StreamDialect = OPENAI_STREAM,
 ) -> AsyncIterator[bytes]:
-    """Events as SSE, then ``[DONE]``; a stream that failed ends the way the upstream's did.
+    """Events as SSE in the API's own format, then its end (``[DONE]`` for OpenAI); a stream
+    that failed ends the way the upstream's did.
 
     The end comes only once the engine has stored a complete stream: a client that has seen
-    ``[DONE]`` and asks again at once finds it cached.
+    it and asks again at once finds it cached.
     """
     try:
         if ended is not None:
             raise ended
         if first is not None:
-            yield encode_event(_data(first))
+            yield dialect.encode(_data(first))
         async for event in events:
-            yield encode_event(_data(event))
+            yield dialect.encode(_data(event))
     except UpstreamError as exc:
         if exc.reason == "stream_cut":
-            yield encode_event(exc.body.decode("utf-8", "replace"))
+            yield dialect.encode(exc.body.decode("utf-8", "replace"))
         elif exc.done:
-            yield encode_event(DONE)
+            yield dialect.end()
         return
     except FlightAbandonedError as exc:
         log.warning("a coalesced stream ended early: %s", exc)
-        yield encode_event(json.dumps(error_body("upstream_stream_cut", str(exc))))
+        yield dialect.encode(json.dumps(error_body("upstream_stream_cut", str(exc))))
         return
-    yield encode_event(DONE)
+    yield dialect.end()
 
 
 def _data(event: Any) -> str:
