@@ -39,7 +39,14 @@ from prometheus_client.registry import Collector
 
 from semcached.engine.stats import LATENCY_BUCKETS_S, CacheStats
 
-__all__ = ["CONTENT_TYPE", "CacheStatsCollector", "ServiceMetrics", "usage_tokens"]
+__all__ = [
+    "CONTENT_TYPE",
+    "OTHER",
+    "BoundedLabel",
+    "CacheStatsCollector",
+    "ServiceMetrics",
+    "usage_tokens",
+]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
