@@ -90,6 +90,7 @@ def create_app(
     from semcached.service.routes import openai as proxy
     from semcached.service.routes import ops as ops_routes
     from semcached.service.routes import passthrough
+    from semcached.service.routes import responses as responses_routes
     from semcached.service.upstream import build_upstream_client
 
     settings = settings or Settings()
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(proxy.router)
     app.include_router(embedding_routes.router)
     app.include_router(anthropic_routes.router)
+    app.include_router(responses_routes.router)
     _include_knowledge(app, settings, acache, knowledge)
     app.include_router(passthrough.router)  # last: whatever no route above handles
     app.add_middleware(LimitsAndTiming, max_body_bytes=settings.service.max_body_bytes)

@@ -17,6 +17,7 @@ __all__ = [
     "ANTHROPIC_STREAM",
     "DONE",
     "OPENAI_STREAM",
+    "RESPONSES_STREAM",
     "SSEParser",
     "StreamDialect",
     "StreamRecording",
@@ -79,8 +80,13 @@ class StreamRecording:
         self.events.append(data)
         if self.error is None:
             self.error = _error_of(data)
-        if '"message_stop"' in data and _type_of(data) == "message_stop":
-            self.done = True  # Anthropic's last event (its streams send no [DONE])
+        if ('"message_stop"' in data or '"response.completed"' in data) and _type_of(data) in (
+            "message_stop",
+            "response.completed",
+        ):
+            self.done = True  # the last event of Anthropic's and of OpenAI Responses' streams
+        if '"response.failed"' in data and _type_of(data) in ("response.failed", "error"):
+            self.error = self.error or "the upstream response failed"
 
     @property
     def complete(self) -> bool:
@@ -119,6 +125,7 @@ class StreamDialect:
 
 OPENAI_STREAM = StreamDialect("openai")
 ANTHROPIC_STREAM = StreamDialect("anthropic", named_events=True, done_marker=False)
+RESPONSES_STREAM = StreamDialect("responses", named_events=True, done_marker=False)
 
 
 def _error_of(data: str) -> str | None:

@@ -152,6 +152,7 @@ def build_upstream_app(state: Upstream) -> FastAPI:
 
     _add_legacy_and_embeddings(app, state)
     _add_anthropic(app, state)
+    _add_responses(app, state)
     _add_anything(app, state)
     return app
 
@@ -206,6 +207,48 @@ def _add_anthropic(app: FastAPI, state: Upstream) -> None:
 
         async def sse() -> AsyncIterator[bytes]:
             for event in _anthropic_events(body, number):
+                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+        return StreamingResponse(sse(), media_type="text/event-stream")
+
+
+def _response_object(body: dict[str, Any], number: int, text: str | None) -> dict[str, Any]:
+    content = [] if text is None else [{"type": "output_text", "text": text, "annotations": []}]
+    output = [{"type": "message", "id": f"msg_{number}", "role": "assistant",
+               "status": "completed", "content": content}]  # fmt: skip
+    return {
+        "id": f"resp_{number}", "object": "response", "created_at": 1_700_000_000,
+        "model": body.get("model"), "status": "completed" if text is not None else "in_progress",
+        "output": output if text is not None else [], "parallel_tool_calls": True,
+        "tool_choice": "auto", "tools": [],
+        "usage": {"input_tokens": 8, "output_tokens": 6, "total_tokens": 14},
+    }  # fmt: skip
+
+
+def _add_responses(app: FastAPI, state: Upstream) -> None:
+    @app.post("/v1/responses")
+    async def responses(request: Request) -> Response:
+        """OpenAI's Responses API: JSON, or its named SSE events ending at response.completed."""
+        body = await request.json()
+        number, _ = state._take(body, dict(request.headers))
+        asked = body["input"] if isinstance(body["input"], str) else "items"
+        text = f"answer #{number} to: {asked}"
+        if not body.get("stream"):
+            return JSONResponse(_response_object(body, number, text))
+
+        async def sse() -> AsyncIterator[bytes]:
+            events: list[dict[str, Any]] = [
+                {"type": "response.created", "response": _response_object(body, number, None)}
+            ]
+            for i, word in enumerate(text.split(" ")):
+                events.append({"type": "response.output_text.delta", "item_id": f"msg_{number}",
+                               "output_index": 0, "content_index": 0,
+                               "delta": word if i == 0 else " " + word})  # fmt: skip
+            events.append(
+                {"type": "response.completed", "response": _response_object(body, number, text)}
+            )
+            for seq, event in enumerate(events):
+                event["sequence_number"] = seq
                 yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
         return StreamingResponse(sse(), media_type="text/event-stream")
