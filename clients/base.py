@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from semcached.engine.flights import Flights
 from semcached.errors import (
     AuthenticationError,
     ServiceError,
@@ -81,6 +82,7 @@ class BaseClient:
             )
         self.base_url = base_url.rstrip("/")
         self.namespace = namespace
+        self.flights = Flights()  # concurrent identical get_or_call()s share one call
         self.retry = retry or RetryPolicy()
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._headers = {"User-Agent": "semcached-client"}

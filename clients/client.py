@@ -30,7 +30,9 @@ from semcached.clients.answers import (
     StoreReply,
 )
 from semcached.clients.base import DEFAULT_TIMEOUT_S, BaseClient, Call, RetryPolicy
+from semcached.engine.flights import alead_or_follow, lead_or_follow
 from semcached.errors import ServiceUnavailableError, ServiceUnreachableError
+from semcached.request import canonicalize
 
 __all__ = ["FAIL_OPEN", "AsyncClient", "Client"]
 
@@ -44,6 +46,19 @@ FAIL_OPEN = (ServiceUnreachableError, ServiceUnavailableError)
 
 def _warn_open(what: str, exc: Exception) -> None:
     log.warning("semcached %s failed, calling the provider directly (fail open): %s", what, exc)
+
+
+def _flight_key(request: Request, namespace: str | None) -> tuple[str, str, str]:
+    """Identical requests (by their canonical exact key) to one namespace share a flight."""
+    canon = canonicalize(request, namespace or "(the key's own)")
+    return ("client-call", namespace or "", canon.exact_key)
+
+
+def _coalesced(answer: CacheAnswer) -> CacheAnswer:
+    """A follower's copy: the leader's answer, stored by the leader."""
+    if answer.cached:
+        return answer
+    return answer.model_copy(update={"source": "coalesced", "stored": False})
 
 
 def _answer_from_lookup(reply: LookupReply) -> CacheAnswer:
@@ -161,23 +176,32 @@ class Client(BaseClient):
         ``call``'s exceptions propagate unchanged and nothing is stored. Fails open: when the
         service is unreachable or unavailable, ``call()`` answers and the answer is returned
         unstored (a warning is logged); a rejected request or a wrong key still raises.
+        Concurrent identical calls through this client (threads) make one lookup and one
+        ``call()``: the others get its answer (``source="coalesced"``).
         """
-        try:
-            reply = self.lookup(request, namespace=namespace, threshold=threshold)
-        except FAIL_OPEN as exc:
-            _warn_open("lookup", exc)
-        else:
-            if reply.hit:
-                return _answer_from_lookup(reply)
-        response = call()
-        try:
-            stored = self.store(request, response, namespace=namespace, ttl_s=ttl_s)
-        except FAIL_OPEN as exc:
-            _warn_open("store", exc)
-            return CacheAnswer(response=response, source="provider")
-        return CacheAnswer(
-            response=response, source="provider", entry_id=stored.entry_id, stored=stored.stored
-        )
+
+        def lead() -> CacheAnswer:
+            try:
+                reply = self.lookup(request, namespace=namespace, threshold=threshold)
+            except FAIL_OPEN as exc:
+                _warn_open("lookup", exc)
+            else:
+                if reply.hit:
+                    return _answer_from_lookup(reply)
+            response = call()
+            try:
+                stored = self.store(request, response, namespace=namespace, ttl_s=ttl_s)
+            except FAIL_OPEN as exc:
+                _warn_open("store", exc)
+                return CacheAnswer(response=response, source="provider")
+            return CacheAnswer(
+                response=response, source="provider", entry_id=stored.entry_id,
+                stored=stored.stored,
+            )  # fmt: skip
+
+        key = _flight_key(request, namespace or self.namespace)
+        answer, shared = lead_or_follow(self.flights, key, lead)
+        return _coalesced(answer) if shared else answer
 
     def close(self) -> None:
         self._http.close()
@@ -281,25 +305,33 @@ class AsyncClient(BaseClient):
         threshold: float | None = None,
         ttl_s: float | None = None,
     ) -> CacheAnswer:
-        """Answer from the cache, else await ``call()`` and store its answer (fails open)."""
-        try:
-            reply = await self.lookup(request, namespace=namespace, threshold=threshold)
-        except FAIL_OPEN as exc:
-            _warn_open("lookup", exc)
-        else:
-            if reply.hit:
-                return _answer_from_lookup(reply)
-        response = call()
-        if inspect.isawaitable(response):
-            response = await response
-        try:
-            stored = await self.store(request, response, namespace=namespace, ttl_s=ttl_s)
-        except FAIL_OPEN as exc:
-            _warn_open("store", exc)
-            return CacheAnswer(response=response, source="provider")
-        return CacheAnswer(
-            response=response, source="provider", entry_id=stored.entry_id, stored=stored.stored
-        )
+        """Answer from the cache, else await ``call()`` and store its answer (fails open).
+        Concurrent identical calls through this client make one lookup and one ``call()``."""
+
+        async def lead() -> CacheAnswer:
+            try:
+                reply = await self.lookup(request, namespace=namespace, threshold=threshold)
+            except FAIL_OPEN as exc:
+                _warn_open("lookup", exc)
+            else:
+                if reply.hit:
+                    return _answer_from_lookup(reply)
+            response = call()
+            if inspect.isawaitable(response):
+                response = await response
+            try:
+                stored = await self.store(request, response, namespace=namespace, ttl_s=ttl_s)
+            except FAIL_OPEN as exc:
+                _warn_open("store", exc)
+                return CacheAnswer(response=response, source="provider")
+            return CacheAnswer(
+                response=response, source="provider", entry_id=stored.entry_id,
+                stored=stored.stored,
+            )  # fmt: skip
+
+        key = _flight_key(request, namespace or self.namespace)
+        answer, shared = await alead_or_follow(self.flights, key, lead)
+        return _coalesced(answer) if shared else answer
 
     async def aclose(self) -> None:
         await self._http.aclose()

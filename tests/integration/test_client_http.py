@@ -4,6 +4,7 @@ through httpx.MockTransport (the seam users get for their own tests)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -293,3 +294,62 @@ def test_public_names_are_in_all(name: str) -> None:
         and not n.isupper()
     }
     assert not public - exported - {"annotations"}, sorted(public - exported)
+
+
+def test_concurrent_identical_calls_through_one_client_make_one_provider_call(
+    service: Service, ns: str
+) -> None:
+    """Threads asking one client the same thing at once: one lookup, one provider call, the
+    others answered with it (``coalesced``); a different question is its own flight."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def provider() -> dict[str, Any]:
+        calls.append(1)
+        gate.wait(10)
+        return {"answer": "one"}
+
+    request = chat("What are your support hours on holidays?")
+    with Client(service.url, namespace=ns) as client, ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(client.get_or_call, request, provider) for _ in range(8)]
+        deadline = time.monotonic() + 10
+        while client.flights.get(_key(request, ns)) is None or (
+            client.flights.get(_key(request, ns)).followers < 7  # type: ignore[union-attr]
+        ):
+            assert time.monotonic() < deadline, "the followers never joined"
+            time.sleep(0.01)
+        gate.set()
+        answers = [f.result() for f in futures]
+    assert len(calls) == 1
+    assert sorted(a.source for a in answers) == ["coalesced"] * 7 + ["provider"]
+    assert all(a.response == {"answer": "one"} for a in answers)
+    assert sum(a.stored for a in answers) == 1
+
+
+def test_the_async_client_coalesces_too(service: Service, ns: str) -> None:
+    calls: list[int] = []
+
+    async def provider() -> dict[str, Any]:
+        calls.append(1)
+        await asyncio.sleep(0.2)
+        return {"answer": "async"}
+
+    async def go() -> list[str]:
+        async with AsyncClient(service.url, namespace=ns) as client:
+            request = chat("Do you ship to Norway?")
+            answers = await asyncio.gather(
+                *(client.get_or_call(request, provider) for _ in range(5))
+            )
+        return [a.source for a in answers]
+
+    sources = asyncio.run(go())
+    assert len(calls) == 1 and sorted(sources) == ["coalesced"] * 4 + ["provider"]
+
+
+def _key(request: dict[str, Any], ns: str) -> tuple[str, str, str]:
+    from semcached.clients.client import _flight_key
+
+    return _flight_key(request, ns)
