@@ -399,3 +399,18 @@ def test_an_unexpected_error_is_still_a_json_500(service: Service) -> None:
     assert reply.status_code == 500
     assert reply.json()["error"]["type"] == "internal_error"
     assert "RuntimeError" in reply.json()["error"]["message"]
+
+
+def test_docs_are_served_without_the_internet(http: httpx.Client) -> None:
+    """/docs loads Swagger UI from the package itself: no CDN (the sidecar may have no
+    internet), and every asset the page names is served."""
+    page = http.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "cdn." not in page.text and "jsdelivr" not in page.text
+    import re
+
+    assets = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', page.text)
+    assert len(assets) >= 2
+    for asset in assets:
+        assert http.get(asset).status_code == 200, asset
+    assert http.get("/docs/oauth2-redirect").status_code == 200
