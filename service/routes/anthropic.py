@@ -67,11 +67,8 @@ def chat_form(payload: dict[str, Any]) -> dict[str, Any]:
     system = body.pop("system", None)
     if system:
         messages.insert(0, {"role": "system", "content": system})
-    body.pop("stream", None)  # the stream flag is added back below, as the chat route keys it
-    out = {**body, "messages": messages, "semcached_api": API_MARKER}
-    if payload.get("stream"):
-        out["stream"] = True
-    return out
+    body.pop("stream", None)  # not keyed: a streamed and a plain call share one entry
+    return {**body, "messages": messages, "semcached_api": API_MARKER}
 
 
 @router.post(

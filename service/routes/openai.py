@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from semcached.engine.acache import AsyncSemanticCache
 from semcached.engine.flights import FlightAbandonedError
 from semcached.engine.results import LookupResult
+from semcached.engine.streams import is_recorded_stream
 from semcached.errors import UpstreamError
 from semcached.policy.decision import MissReason
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
@@ -47,6 +49,7 @@ from semcached.service.errors import error_body
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.routes.passthrough import relay
 from semcached.service.sse import OPENAI_STREAM, StreamDialect
+from semcached.service.stream_forms import assemble, synthesize
 from semcached.service.upstream import (
     CACHE_HEADER,
     forward_headers,
@@ -209,10 +212,14 @@ async def serve_cached(
     controls = read_controls(payload, controls_sent)  # takes LiteLLM's `cache` field out
     namespace = caller.resolve(controls.namespace, field=NAMESPACE_HEADER)
     skip_lookup = controls.skip_lookup
-    # once: keys, scope and text (after read_controls took the `cache` field out of payload)
-    if key_payload is not None:
-        key_payload = {k: v for k, v in key_payload.items() if k != BODY_FIELD}
-    canon = cache.canonicalize(payload if key_payload is None else key_payload, namespace)
+    # Once: keys, scope and text. Not keyed: LiteLLM's `cache` field, and the stream flags, so
+    # a streamed and a plain call share one entry (semcached.service.stream_forms).
+    keyed = {
+        k: v
+        for k, v in (payload if key_payload is None else key_payload).items()
+        if k not in (BODY_FIELD, "stream", "stream_options")
+    }
+    canon = cache.canonicalize(keyed, namespace)
     check_prompt(canon, max_chars=settings.service.max_prompt_chars)
     url = upstream_url(settings, path) if settings.upstream_url else ""
     headers = forward_headers(request)
@@ -228,6 +235,7 @@ async def serve_cached(
         streamed = await cache.get_or_stream(
             canon,
             lambda: open_sse(client, _required(url, settings, path), payload, headers, metrics),
+            replay=lambda answer: synthesize(endpoint, answer),  # a plain call's stored answer
             **options,
         )
         if streamed.cached:
@@ -265,6 +273,14 @@ async def serve_cached(
 
     try:
         result = await cache.get_or_call(canon, call_upstream, **options)
+        if result.cached and is_recorded_stream(result.response):
+            assembled = assemble(endpoint, result.response["events"])
+            if assembled is None:  # a recording that cannot be told as one answer: ask anew
+                result = await cache.get_or_call(
+                    canon, call_upstream, **{**options, "skip_lookup": True}
+                )
+            else:
+                result = replace(result, response=assembled)
     except UpstreamError as exc:
         metrics.count_response(
             "upstream_error", namespace=namespace, model=model, endpoint=endpoint

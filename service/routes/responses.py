@@ -87,10 +87,7 @@ def chat_form(payload: dict[str, Any]) -> dict[str, Any]:
     messages = _messages(payload["input"])
     if payload.get("instructions"):
         messages.insert(0, {"role": "system", "content": payload["instructions"]})
-    out = {**body, "messages": messages, "semcached_api": API_MARKER}
-    if payload.get("stream"):
-        out["stream"] = True
-    return out
+    return {**body, "messages": messages, "semcached_api": API_MARKER}
 
 
 @router.post(
