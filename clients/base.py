@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from semcached import jsonio
 from semcached.engine.flights import Flights
 from semcached.errors import (
     AuthenticationError,
@@ -111,6 +112,7 @@ class BaseClient:
         namespace: str | None,
         ttl_s: float | None,
     ) -> Call:
+        jsonio.encode(response)  # not JSON: the same InvalidRequestError as in-process
         body: dict[str, Any] = {"request": dict(request), "response": response}
         if self._ns(namespace) is not None:
             body["namespace"] = self._ns(namespace)

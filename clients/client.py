@@ -31,7 +31,11 @@ from semcached.clients.answers import (
 )
 from semcached.clients.base import DEFAULT_TIMEOUT_S, BaseClient, Call, RetryPolicy
 from semcached.engine.flights import alead_or_follow, lead_or_follow
-from semcached.errors import ServiceUnavailableError, ServiceUnreachableError
+from semcached.errors import (
+    InvalidRequestError,
+    ServiceUnavailableError,
+    ServiceUnreachableError,
+)
 from semcached.request import canonicalize
 
 __all__ = ["FAIL_OPEN", "AsyncClient", "Client"]
@@ -194,6 +198,9 @@ class Client(BaseClient):
             except FAIL_OPEN as exc:
                 _warn_open("store", exc)
                 return CacheAnswer(response=response, source="provider")
+            except InvalidRequestError as exc:  # not JSON: returned, not cached (as in-process)
+                log.warning("not caching the provider's answer: %s", exc)
+                return CacheAnswer(response=response, source="provider")
             return CacheAnswer(
                 response=response, source="provider", entry_id=stored.entry_id,
                 stored=stored.stored,
@@ -323,6 +330,9 @@ class AsyncClient(BaseClient):
                 stored = await self.store(request, response, namespace=namespace, ttl_s=ttl_s)
             except FAIL_OPEN as exc:
                 _warn_open("store", exc)
+                return CacheAnswer(response=response, source="provider")
+            except InvalidRequestError as exc:  # not JSON: returned, not cached (as in-process)
+                log.warning("not caching the provider's answer: %s", exc)
                 return CacheAnswer(response=response, source="provider")
             return CacheAnswer(
                 response=response, source="provider", entry_id=stored.entry_id,

@@ -26,7 +26,14 @@ from semcached.errors import ConfigurationError
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["CacheInfo", "async_openai_client", "cache_headers", "cache_info", "openai_client"]
+__all__ = [
+    "CacheInfo",
+    "async_openai_client",
+    "cache_headers",
+    "cache_info",
+    "openai_client",
+    "proxy_base_url",
+]
 
 DEFAULT_PROXY_URL = "http://127.0.0.1:8080/v1"
 
@@ -97,7 +104,15 @@ def _options(
     headers = dict(kwargs.pop("default_headers", None) or {})
     headers.update(cache_headers(namespace=namespace, semcached_key=semcached_key))
     key = api_key or os.environ.get("OPENAI_API_KEY") or "unused-by-cache-hits"
-    return {"base_url": base_url, "api_key": key, "default_headers": headers, **kwargs}
+    return {"base_url": proxy_base_url(base_url), "api_key": key, "default_headers": headers,
+            **kwargs}  # fmt: skip
+
+
+def proxy_base_url(base_url: str) -> str:
+    """The sidecar's OpenAI base URL, given with or without ``/v1``
+    (``http://127.0.0.1:8080`` and ``http://127.0.0.1:8080/v1/`` both give ``.../v1``)."""
+    trimmed = base_url.rstrip("/")
+    return trimmed if trimmed.endswith("/v1") else trimmed + "/v1"
 
 
 def openai_client(

@@ -146,18 +146,46 @@ def _request_of(signature: inspect.Signature, name: str, args: Any, kwargs: Any)
     return request
 
 
+def _jsonable(value: Any) -> Any:
+    """An SDK object (pydantic: ``ChatCompletion``...) as its JSON dict; anything else as is
+    (a value that is not JSON is then refused by the cache with the fix to apply)."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
+def _typed(value: Any, returns: type[Any] | None) -> Any:
+    if returns is None:
+        return value
+    validate = getattr(returns, "model_validate", None)
+    if not callable(validate):
+        raise TypeError(
+            f"returns= needs a pydantic model class (e.g. ChatCompletion), got {returns!r}"
+        )
+    return validate(value)
+
+
 def cached(
     cache: AnyCache,
     *,
     namespace: str | None = None,
     threshold: float | None = None,
     ttl_s: float | None = None,
+    returns: type[Any] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a function of an OpenAI-style request (keyword arguments) with the cache.
 
     The keyword arguments, defaults included, are the request: ``model``, ``messages`` and the
-    parameters. The function must return a JSON-serialisable answer. ``async def`` functions
-    are supported with any cache; sync ones need a ``SemanticCache`` or a ``Client``.
+    parameters. The function returns a JSON-serialisable answer or an SDK object (stored as
+    its ``model_dump()``). ``returns=ChatCompletion`` gives the SDK's object back on a hit and
+    a miss alike (default: the stored dict). ``async def`` functions are supported with any
+    cache; sync ones need a ``SemanticCache`` or a ``Client``.
+
+    Example::
+
+        @cached(SemanticCache(), returns=ChatCompletion)
+        def ask(*, model: str, messages: list, temperature: float = 0) -> ChatCompletion:
+            return client.chat.completions.create(model=model, messages=messages,
+                                                  temperature=temperature)
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -168,15 +196,14 @@ def cached(
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 request = _request_of(signature, name, args, kwargs)
+
+                async def call() -> Any:
+                    return _jsonable(await fn(**request))  # type: ignore[call-arg, misc]
+
                 answer = await aget_or_call(
-                    cache,
-                    request,
-                    lambda: fn(**request),  # type: ignore[call-arg]
-                    namespace=namespace,
-                    threshold=threshold,
-                    ttl_s=ttl_s,
+                    cache, request, call, namespace=namespace, threshold=threshold, ttl_s=ttl_s
                 )
-                return answer.response
+                return _typed(answer.response, returns)
 
             return cast("Callable[P, R]", async_wrapper)
         if not isinstance(cache, SemanticCache | Client):
@@ -192,12 +219,12 @@ def cached(
             answer = get_or_call(
                 sync_cache,
                 request,
-                lambda: fn(**request),  # type: ignore[call-arg]
+                lambda: _jsonable(fn(**request)),  # type: ignore[call-arg]
                 namespace=namespace,
                 threshold=threshold,
                 ttl_s=ttl_s,
             )
-            return cast("R", answer.response)
+            return cast("R", _typed(answer.response, returns))
 
         return wrapper
 

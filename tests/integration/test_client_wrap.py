@@ -183,3 +183,39 @@ def test_cache_headers_validate() -> None:
     }
     with pytest.raises(ValueError, match="threshold"):
         cache_headers(threshold=2)
+
+
+def test_cached_returns_sdk_objects_and_refuses_what_is_not_json(
+    service: Service, ns: str, upstream: Upstream
+) -> None:
+    """`cached(returns=ChatCompletion)` gives the SDK's object on a miss and a hit, in-process
+    and over HTTP alike; an answer that is not JSON is returned uncached, the same way."""
+    from openai.types.chat import ChatCompletion
+
+    client = openai_client(service.url, namespace=ns, max_retries=0)  # no /v1: added
+    assert str(client.base_url).rstrip("/").endswith("/v1")
+    calls: list[int] = []
+
+    for cache in (Client(service.url, namespace=ns), service.cache):
+
+        @cached(cache, returns=ChatCompletion)
+        def ask(*, model: str, messages: list[Any], temperature: float = 0) -> ChatCompletion:
+            calls.append(1)
+            return client.chat.completions.create(
+                model=model, messages=messages, temperature=temperature
+            )
+
+        question = [{"role": "user", "content": f"Typed answers please ({type(cache).__name__})"}]
+        first, second = (
+            ask(model="test-model", messages=question),
+            ask(model="test-model", messages=question),
+        )
+        assert isinstance(first, ChatCompletion) and isinstance(second, ChatCompletion)
+        assert first.choices[0].message.content == second.choices[0].message.content
+
+        class Opaque:
+            pass
+
+        answer = get_or_call(cache, chat(f"opaque {type(cache).__name__}"), lambda: {"x": Opaque()})
+        assert answer.source == "provider" and not answer.stored
+    assert len(calls) == 2  # one miss per cache; the hits called nothing

@@ -384,7 +384,8 @@ def test_concurrent_identical_streams_share_one_upstream_stream(
 
             calls = [asyncio.create_task(read()) for _ in range(4)]
             await asyncio.to_thread(
-                _wait, lambda: _followers(service, "stream", ns, OTHER) == 3  # keyed without stream
+                _wait,
+                lambda: _followers(service, "stream", ns, OTHER) == 3,  # keyed without stream
             )
             release.set()
             return await asyncio.gather(*calls)
