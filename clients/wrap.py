@@ -198,7 +198,7 @@ def cached(
                 request = _request_of(signature, name, args, kwargs)
 
                 async def call() -> Any:
-                    return _jsonable(await fn(**request))  # type: ignore[call-arg, misc]
+                    return _jsonable(await fn(**request))  # type: ignore[call-arg]
 
                 answer = await aget_or_call(
                     cache, request, call, namespace=namespace, threshold=threshold, ttl_s=ttl_s

@@ -85,6 +85,7 @@ def create_app(
     """
     from semcached import __version__
     from semcached.service.routes import anthropic as anthropic_routes
+    from semcached.service.routes import azure as azure_routes
     from semcached.service.routes import cache as cache_routes
     from semcached.service.routes import embeddings as embedding_routes
     from semcached.service.routes import openai as proxy
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(embedding_routes.router)
     app.include_router(anthropic_routes.router)
     app.include_router(responses_routes.router)
+    app.include_router(azure_routes.router)
     _include_knowledge(app, settings, acache, knowledge)
     app.include_router(passthrough.router)  # last: whatever no route above handles
     app.add_middleware(LimitsAndTiming, max_body_bytes=settings.service.max_body_bytes)

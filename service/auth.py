@@ -31,12 +31,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
-from semcached.service.errors import OWN_PREFIXES, ApiError
+from semcached.service.errors import ApiError, provider_route
 
 __all__ = [
     "KEY_HEADER",
     "NAMESPACE_HEADER",
-    "OWN_PREFIXES",
     "Caller",
     "KeyRing",
     "caller_namespace",
@@ -154,7 +153,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def _own_route(path: str) -> bool:
-    return path.startswith(OWN_PREFIXES) or not path.startswith("/v1/")
+    return not provider_route(path)
 
 
 def _keyring(request: Request) -> KeyRing:

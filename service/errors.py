@@ -237,7 +237,10 @@ Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
 def provider_route(path: str) -> bool:
-    """Whether ``path`` is one an OpenAI SDK calls (the proxy and everything relayed)."""
+    """Whether ``path`` is one an OpenAI SDK calls (the proxy, Azure's ``/openai/`` paths and
+    everything relayed)."""
+    if path.startswith("/openai/"):
+        return True
     return path.startswith("/v1/") and not path.startswith(OWN_PREFIXES)
 
 

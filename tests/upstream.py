@@ -120,9 +120,11 @@ def build_upstream_app(state: Upstream) -> FastAPI:
     app = FastAPI()
 
     @app.post("/v1/chat/completions")
+    @app.post("/openai/deployments/{deployment}/chat/completions")  # Azure's URL scheme
     async def chat(request: Request) -> Response:
         body = await request.json()
-        number, failure = state._take(body, dict(request.headers))
+        seen = {**dict(request.headers), "x-query": request.url.query, "x-path": request.url.path}
+        number, failure = state._take(body, seen)
         gate = state.gate
         if gate is not None:
             await asyncio.to_thread(gate.wait, 30)
@@ -312,6 +314,7 @@ def _add_legacy_and_embeddings(app: FastAPI, state: Upstream) -> None:
 
 def _add_anything(app: FastAPI, state: Upstream) -> None:
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @app.api_route("/openai/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def anything(rest: str, request: Request) -> Response:
         """Any other route: what a pass-through must relay unchanged."""
         seen = {

@@ -221,6 +221,8 @@ async def serve_cached(
     }
     canon = cache.canonicalize(keyed, namespace)
     check_prompt(canon, max_chars=settings.service.max_prompt_chars)
+    if request.url.query:  # e.g. Azure's api-version: the upstream gets it as sent
+        path = f"{path}?{request.url.query}"
     url = upstream_url(settings, path) if settings.upstream_url else ""
     headers = forward_headers(request)
     client = request.app.state.upstream

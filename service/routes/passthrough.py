@@ -28,7 +28,7 @@ from semcached.service.errors import OWN_PREFIXES, ApiError
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.upstream import CACHE_HEADER, transport_failure, upstream_url
 
-__all__ = ["router"]
+__all__ = ["forward_as_is", "relay", "router"]
 
 log = logging.getLogger("semcached.service")
 
@@ -100,9 +100,16 @@ async def relay(path: str, request: Request) -> Response:
             field="path",
             fix="see GET /docs for semcached's own routes; provider routes are relayed",
         )
+    return await forward_as_is(request, f"/{path}")
+
+
+async def forward_as_is(request: Request, path: str) -> Response:
+    """Send ``request`` to the upstream base URL + ``path`` (query, body, headers as sent) and
+    stream its answer back unchanged, never cached."""
+    full = request.url.path
     metrics: ServiceMetrics = request.app.state.metrics
     client: httpx.AsyncClient = request.app.state.upstream
-    url = upstream_url(request.app.state.settings, f"/{path}")
+    url = upstream_url(request.app.state.settings, path)
     body = await request.body()
     outgoing = client.build_request(
         request.method,
