@@ -31,6 +31,7 @@ __all__ = [
     "build_upstream_client",
     "forward_headers",
     "open_sse",
+    "passed_headers",
     "post_json",
     "refuse_cookies",
     "transport_failure",
@@ -112,13 +113,14 @@ def transport_failure(exc: httpx.HTTPError) -> UpstreamError:
     return UpstreamError(message, status=status, body=json.dumps(body).encode(), reason=reason)
 
 
-def _passed_headers(headers: httpx.Headers) -> dict[str, str]:
-    """The upstream's headers an SDK acts on after an error (backoff, rate limits, support)."""
+def passed_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The upstream's headers a caller acts on (backoff, rate limits, support ids, timing)."""
     return {
         name: value
         for name, value in headers.items()
-        if name in ("retry-after", "retry-after-ms", "x-request-id")
-        or name.startswith("x-ratelimit-")
+        if name
+        in ("retry-after", "retry-after-ms", "x-request-id", "request-id", "openai-processing-ms")
+        or name.startswith(("x-ratelimit-", "anthropic-ratelimit-"))
     }
 
 
@@ -158,8 +160,11 @@ async def post_json(
     payload: Mapping[str, Any],
     headers: Mapping[str, str],
     metrics: ServiceMetrics,
+    *,
+    seen: dict[str, str] | None = None,
 ) -> Any:
-    """POST ``payload`` and return the upstream's JSON answer; :class:`UpstreamError` else."""
+    """POST ``payload`` and return the upstream's JSON answer; :class:`UpstreamError` else.
+    ``seen`` receives the upstream's headers a caller acts on (request id, rate limits)."""
     try:
         reply = await client.post(url, json=payload, headers=dict(headers))
     except httpx.HTTPError as exc:
@@ -167,7 +172,7 @@ async def post_json(
         _count_failure(metrics, failure.reason)
         raise failure from exc
     if reply.status_code >= 400:
-        failure = _http_failure(reply.status_code, reply.content, _passed_headers(reply.headers))
+        failure = _http_failure(reply.status_code, reply.content, passed_headers(reply.headers))
         _count_failure(metrics, failure.reason)
         raise failure
     try:
@@ -183,6 +188,8 @@ async def post_json(
             "upstream answered non-JSON", status=502, body=json.dumps(body).encode(), reason="bad"
         ) from exc
     metrics.upstream_requests.labels(outcome="ok").inc()
+    if seen is not None:
+        seen.update(passed_headers(reply.headers))
     return answer
 
 
@@ -192,6 +199,8 @@ async def open_sse(
     payload: Mapping[str, Any],
     headers: Mapping[str, str],
     metrics: ServiceMetrics,
+    *,
+    seen: dict[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """The upstream's server-sent events, as the ``data`` of each (``[DONE]`` left out).
 
@@ -209,9 +218,11 @@ async def open_sse(
     if reply.status_code >= 400:
         content = await reply.aread()
         await reply.aclose()
-        failure = _http_failure(reply.status_code, content, _passed_headers(reply.headers))
+        failure = _http_failure(reply.status_code, content, passed_headers(reply.headers))
         _count_failure(metrics, failure.reason)
         raise failure
+    if seen is not None:
+        seen.update(passed_headers(reply.headers))
     recording = StreamRecording()
     parser = SSEParser()
     try:

@@ -134,8 +134,10 @@ def build_upstream_app(state: Upstream) -> FastAPI:
                 status_code=failure[1],
                 headers={"Retry-After": "7", "X-Request-Id": "req-123", "X-Internal": "no"},
             )
+        answered = {"x-request-id": f"req-chat-{number}", "openai-processing-ms": "5",
+                    "x-ratelimit-remaining-requests": "99", "x-internal": "no"}  # fmt: skip
         if not body.get("stream"):
-            return JSONResponse(completion(body, number))
+            return JSONResponse(completion(body, number), headers=answered)
         events = chunks(body, number)
 
         async def sse() -> AsyncIterator[bytes]:
@@ -150,7 +152,7 @@ def build_upstream_app(state: Upstream) -> FastAPI:
                 await asyncio.sleep(0)
             yield b"data: [DONE]\n\n"
 
-        return StreamingResponse(sse(), media_type="text/event-stream")
+        return StreamingResponse(sse(), media_type="text/event-stream", headers=answered)
 
     _add_legacy_and_embeddings(app, state)
     _add_anthropic(app, state)

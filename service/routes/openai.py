@@ -226,6 +226,7 @@ async def serve_cached(
     url = upstream_url(settings, path) if settings.upstream_url else ""
     headers = forward_headers(request)
     client = request.app.state.upstream
+    upstream_seen: dict[str, str] = {}  # the upstream's request id and rate limits, on a miss
     options: dict[str, Any] = {
         "threshold": threshold,
         "ttl_s": controls.ttl_s,
@@ -236,7 +237,14 @@ async def serve_cached(
     if stream:
         streamed = await cache.get_or_stream(
             canon,
-            lambda: open_sse(client, _required(url, settings, path), payload, headers, metrics),
+            lambda: open_sse(
+                client,
+                _required(url, settings, path),
+                payload,
+                headers,
+                metrics,
+                seen=upstream_seen,
+            ),
             replay=lambda answer: synthesize(endpoint, answer),  # a plain call's stored answer
             **options,
         )
@@ -267,11 +275,13 @@ async def serve_cached(
         return StreamingResponse(
             _sse(events, first, ended, dialect),
             media_type="text/event-stream",
-            headers={CACHE_HEADER: outcome, NAMESPACE_HEADER: namespace},
+            headers={**upstream_seen, CACHE_HEADER: outcome, NAMESPACE_HEADER: namespace},
         )
 
     async def call_upstream() -> Any:
-        return await post_json(client, _required(url, settings, path), payload, headers, metrics)
+        return await post_json(
+            client, _required(url, settings, path), payload, headers, metrics, seen=upstream_seen
+        )
 
     try:
         result = await cache.get_or_call(canon, call_upstream, **options)
@@ -299,6 +309,7 @@ async def serve_cached(
     return JSONResponse(
         result.response,
         headers={
+            **upstream_seen,
             CACHE_HEADER: outcome,
             NAMESPACE_HEADER: namespace,
             "X-Semcached-Stored": "true" if result.stored else "false",

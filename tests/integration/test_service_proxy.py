@@ -457,3 +457,21 @@ def test_policy_bypass_for_sampled_requests_is_reported(
     cache.close()
     assert kinds == ["bypass", "bypass"]
     assert upstream.count == 2
+
+
+def test_upstream_headers_reach_the_caller_on_misses(
+    http: httpx.Client, upstream: Upstream
+) -> None:
+    """The upstream's request id, timing and rate-limit headers come back on a miss (streamed
+    or not); a hit says so in X-Semcached-* instead; internal headers never leak."""
+    question = "Which headers does the provider send back?"
+    miss = http.post("/v1/chat/completions", json=chat(question))
+    assert miss.headers["x-request-id"].startswith("req-chat-")
+    assert miss.headers["openai-processing-ms"] == "5"
+    assert miss.headers["x-ratelimit-remaining-requests"] == "99"
+    assert "x-internal" not in miss.headers
+    hit = http.post("/v1/chat/completions", json=chat(question))
+    assert hit.headers["x-semcached-cache"] == "exact" and "x-request-id" not in hit.headers
+    with http.stream("POST", "/v1/chat/completions", json=chat("And streamed?", stream=True)) as s:
+        assert s.headers["x-request-id"].startswith("req-chat-")
+        b"".join(s.iter_bytes())
