@@ -62,12 +62,13 @@ class Provider:
 
 class FakeEmbedder:
     """A bag-of-words embedder for unit tests: shared words make close vectors; it counts
-    every text it is asked to embed (``seen``)."""
+    every text it is asked to embed (``seen``) and every call (``calls``: the batch sizes)."""
 
     def __init__(self, dim: int = 64, model_id: str = "fake-bow") -> None:
         self._dim = dim
         self._model_id = model_id
         self.seen: list[str] = []
+        self.calls: list[int] = []
         self._lock = threading.Lock()
 
     @property
@@ -81,6 +82,7 @@ class FakeEmbedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         with self._lock:
             self.seen.extend(texts)
+            self.calls.append(len(texts))
         rows = np.zeros((len(texts), self._dim), dtype=np.float32)
         for i, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from semcached.embeddings.base import Embedder
 from semcached.engine.adaptive_state import ExactStoreAdaptiveState
-from semcached.engine.core import Finished, Plan, begin
+from semcached.engine.configured import configured_adaptive, configured_guards, configured_scorer
+from semcached.engine.core import Finished, Plan, StoreWrite, begin, store_plan
 from semcached.engine.entries import SemanticStore
 from semcached.engine.flights import Flight, Flights, lead_or_follow
 from semcached.engine.judge import Judge
@@ -135,8 +136,8 @@ class SemanticCache:
             cfg.nondeterministic if cfg else "cache"
         )
         # guards=None: the verifier as configured (on by default); guards=(): none at all.
-        self.guards: list[Guard] = list(guards) if guards is not None else _default_guards(cfg)
-        self.adaptive = adaptive if adaptive is not None else _default_adaptive(cfg)
+        self.guards: list[Guard] = list(guards) if guards is not None else configured_guards(cfg)
+        self.adaptive = adaptive if adaptive is not None else configured_adaptive(cfg)
         # After a veto of the closest candidate, do not fall back to a farther one.
         self.stop_at_veto = cfg.verifier.stop_at_veto if cfg else DEFAULT_STOP_AT_VETO
         if self.adaptive is not None:
@@ -156,7 +157,7 @@ class SemanticCache:
         self.stats = CacheStats()
         self.flights = Flights()
         # guards given and no scorer: exactly those guards (tests, replays); scorer=False: none.
-        chosen = _default_scorer(cfg, explicit=guards is not None) if scorer is None else scorer
+        chosen = configured_scorer(cfg, explicit=guards is not None) if scorer is None else scorer
         self.judge = judge
         options = cfg.verifier if cfg else None
         self.verifier = Verifier(
@@ -279,6 +280,50 @@ class SemanticCache:
         Raises :class:`InvalidRequestError` (field ``response``) when the response is not JSON.
         """
         return self.steps.store(self.plan(request, namespace=namespace), response, ttl_s)
+
+    def store_many(
+        self,
+        items: Iterable[tuple[Request, Any]],
+        *,
+        namespace: str | None = None,
+        ttl_s: float | None = None,
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Store many ``(request, response)`` pairs in batches (bulk import): each batch is
+        one embedding call, one vector upsert and the exact writes. Returns how many were
+        stored (requests the non-determinism policy bypasses are skipped). ``progress(n)`` is
+        called with the count stored so far after each batch.
+
+        Raises :class:`InvalidRequestError` for a response that is not JSON (naming its
+        position) before anything of that batch is written, and a backend's error as it is.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        ttl = self.steps.check_ttl(ttl_s)
+        done = 0
+        pending: list[StoreWrite] = []
+        for position, (request, response) in enumerate(items):
+            plan = self.plan(request, namespace=namespace)
+            if plan.policy == "bypass":
+                continue
+            try:
+                write = store_plan(
+                    plan.canon, plan.policy, response, ttl_s=ttl, now=self.steps.clock()
+                )
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(f"item {position}: {exc}", field="response") from exc
+            pending.append(write)
+            if len(pending) >= batch_size:
+                done += self.steps.write_many(pending)
+                pending = []
+                if progress is not None:
+                    progress(done)
+        if pending:
+            done += self.steps.write_many(pending)
+            if progress is not None:
+                progress(done)
+        return done
 
     # -- get_or_call ------------------------------------------------------------------------
 
@@ -487,54 +532,6 @@ class SemanticCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _default_guards(settings: Settings | None) -> list[Guard]:
-    from semcached.policy.guards import default_guards
-
-    if settings is None:
-        return default_guards()
-    options = settings.verifier
-    if not options.enabled:
-        return []
-    return default_guards(
-        options.checks,
-        cross_encoder_path=options.cross_encoder_path,
-        cross_encoder_min_score=options.cross_encoder_min_score,
-    )
-
-
-def _default_scorer(settings: Settings | None, *, explicit: bool) -> PairScorer | None:
-    """The pair model as configured: the packaged one unless settings say otherwise; none when
-    the caller chose its own guards (and no scorer) or the verifier is off."""
-    if explicit and settings is None:
-        return None
-    options = settings.verifier if settings is not None else None
-    if options is not None and (not options.enabled or not options.model):
-        return None
-    from semcached.embeddings.pair_scorer import OnnxPairScorer
-    from semcached.embeddings.verifier_model import LAYERS_FILE, packaged_dir
-
-    path = options.model_path if options is not None else None
-    threads = options.threads if options is not None else 1
-    if path is not None:
-        return OnnxPairScorer(path, threads=threads)
-    if not (packaged_dir() / LAYERS_FILE).is_file():
-        log.warning("the packaged pair model is missing; the verifier runs its rules only")
-        return None
-    return OnnxPairScorer.packaged(threads=threads)
-
-
-def _default_adaptive(settings: Settings | None) -> AdaptiveThresholds | None:
-    if settings is None or not settings.adaptive.enabled:
-        return None
-    options = settings.adaptive
-    return AdaptiveThresholds(
-        max_false_hit_rate=options.max_false_hit_rate,
-        floor=options.floor,
-        min_observations=options.min_observations,
-        confidence=options.confidence,
-    )
 
 
 def _pick(*values: Any) -> Any:

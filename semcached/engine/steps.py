@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, assert_never
 
+import numpy as np
+
 from semcached.embeddings.base import Embedder
 from semcached.embeddings.cache import CachedEmbedder
 from semcached.engine.core import (
@@ -242,6 +244,39 @@ class Steps:
         ok = ok and not isinstance(written, Failure)
         self.stats.incr("stores" if ok else "store.failed")
         return ok
+
+    def write_many(self, writes: Sequence[StoreWrite]) -> int:
+        """Write many stores in batches: one embedding call and one vector upsert per
+        namespace, then the exact layer. Returns how many were written. A failing backend
+        raises (bulk work is retried by its caller, not failed open entry by entry)."""
+        by_namespace: dict[str, list[StoreWrite]] = {}
+        for write in writes:
+            by_namespace.setdefault(write.namespace, []).append(write)
+        written = 0
+        for namespace, group in by_namespace.items():
+            with_entries = [w for w in group if w.entry is not None]
+            missing = [w for w in with_entries if w.vector is None]
+            if missing:
+                texts = [retrieval_text(w.entry.text) for w in missing if w.entry is not None]
+                if isinstance(self.embedder, CachedEmbedder):
+                    vectors = self.embedder.embed(texts, scope=namespace)
+                else:
+                    vectors = self.embedder.embed(texts)
+                fresh = iter(vectors)
+                with_entries = [
+                    w if w.vector is not None else w.with_vector(next(fresh)) for w in with_entries
+                ]
+            if with_entries:
+                entries = [w.entry for w in with_entries if w.entry is not None]
+                matrix = np.stack([np.asarray(w.vector, dtype=np.float32) for w in with_entries])
+                evicted = self.semantic.put_many(entries, matrix)
+                if evicted:
+                    self.stats.incr("evictions", evicted)
+            for write in group:
+                self.exact_store.set(write.namespace, write.key, write.payload, write.ttl_s)
+            written += len(group)
+            self.stats.incr("stores", len(group))
+        return written
 
     def warm(
         self, namespace: str, candidate: Candidate, timings: dict[str, float], failed: list[str]

@@ -167,7 +167,8 @@ def test_engine_probes_near_misses_with_compare(make_cache: Any) -> None:
 
 def test_settings_turn_adaptive_and_verifier_on_and_off() -> None:
     """SEMCACHED_ADAPTIVE__ENABLED / SEMCACHED_VERIFIER__ENABLED are honoured."""
-    from semcached.engine.cache import _default_adaptive, _default_guards
+    from semcached.engine.configured import configured_adaptive as _default_adaptive
+    from semcached.engine.configured import configured_guards as _default_guards
 
     assert _default_adaptive(Settings()) is None
     policy = _default_adaptive(Settings(adaptive={"enabled": True, "max_false_hit_rate": 0.02}))

@@ -230,7 +230,7 @@ def test_cross_encoder_from_a_local_directory(tmp_path: Path) -> None:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from semcached.embeddings import default_model_path
-    from semcached.engine.cache import _default_guards
+    from semcached.engine.configured import configured_guards as _default_guards
     from semcached.settings import Settings
 
     tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()), local_files_only=True)
