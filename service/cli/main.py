@@ -84,7 +84,10 @@ from semcached.service.cli.verifier import build_verifier, train_verifier  # noq
 
 main.add_command(train_verifier)
 main.add_command(build_verifier)
+from semcached.service.cli.bulk import import_command  # noqa: E402
 from semcached.service.cli.models import export_model  # noqa: E402
+
+main.add_command(import_command)
 
 main.add_command(export_model)
 

@@ -169,3 +169,30 @@ def test_calibrate_unreachable_target_fails_clearly(cli_env: Path, tmp_path: Pat
     assert result.exit_code != 0
     assert "lower the target" in result.output
     assert not cli_env.exists()  # nothing written
+
+
+def test_import_stores_every_pair_in_batches(
+    cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`semcached import FILE` on the configured (embedded) stores, then a lookup finds them."""
+    monkeypatch.setenv("SEMCACHED_DATA_DIR", str(tmp_path / "data"))
+    rows = [
+        {
+            "request": {"model": "m", "messages": [{"role": "user", "content": f"Seed {i}?"}]},
+            "response": {"answer": i},
+        }
+        for i in range(5)
+    ]
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = run("import", str(seed), "--namespace", "seeded", "--batch-size", "2")
+    assert "stored 5 of 5 answers in namespace 'seeded'" in out
+    from semcached.engine.cache import SemanticCache
+
+    with SemanticCache(Settings()) as cache:
+        found = cache.lookup(rows[3]["request"], namespace="seeded")
+    assert found.hit and found.response == {"answer": 3}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"request": {"model": "m"}}\n')
+    result = CliRunner().invoke(main, ["import", str(bad)])
+    assert result.exit_code != 0 and "bad.jsonl:1" in result.output
