@@ -22,15 +22,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Header, Query
+from fastapi import Depends, Header, Query
 
+from semcached.service.auth import Caller, get_caller
 from semcached.service.errors import ApiError
 
 __all__ = [
     "BODY_FIELD",
+    "CACHED_RESPONSES",
     "MAX_TTL_S",
     "CacheControls",
+    "CallContext",
     "ControlHeaders",
+    "call_context",
     "control_headers",
     "read_controls",
 ]
@@ -249,3 +253,33 @@ def read_controls(
         max_age_s=body.get("s-maxage", max_age),
         namespace=namespace if namespace is not None else body_namespace,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What every cached provider route reads besides its body: who calls, and how the cache
+    should treat this call."""
+
+    caller: Caller
+    controls: ControlHeaders
+    threshold: float | None = None
+
+
+async def call_context(
+    caller: Annotated[Caller, Depends(get_caller)],
+    controls: Annotated[ControlHeaders, Depends(control_headers)],
+    x_semcached_threshold: Annotated[
+        float | None, Header(alias="X-Semcached-Threshold", ge=0.0, le=1.0)
+    ] = None,
+) -> CallContext:
+    """FastAPI dependency: the :class:`CallContext` of a cached provider route."""
+    return CallContext(caller, controls, x_semcached_threshold)
+
+
+# The documented answers of a cached provider route (OpenAPI).
+CACHED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The answer (JSON, or the API's server-sent events when streaming)."},
+    422: {"description": "The request or a cache control is invalid; the body names it."},
+    502: {"description": "The upstream could not be reached."},
+    503: {"description": "A miss, and no upstream is configured."},
+}

@@ -58,10 +58,14 @@ def import_command(path: Path, namespace: str | None, ttl_s: float | None, batch
         raise click.ClickException(str(exc)) from exc
     total = sum(1 for line in path.open(encoding="utf-8") if line.strip())
     bar = tqdm(total=total, unit="answer", file=sys.stderr, desc="import")
+
+    def progress(done: int) -> None:
+        bar.update(done - bar.n)
+
     try:
         stored = cache.store_many(
             _items(path), namespace=namespace, ttl_s=ttl_s, batch_size=batch_size,
-            progress=lambda done: bar.update(done - bar.n),
+            progress=progress,
         )  # fmt: skip
     except SemcachedError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from semcached.service.auth import Caller, get_caller
-from semcached.service.cache_controls import ControlHeaders, control_headers
+from semcached.service.auth import get_caller
+from semcached.service.cache_controls import CallContext, call_context
 from semcached.service.routes.openai import ChatCompletionBody, CompletionBody, serve_cached
 from semcached.service.routes.passthrough import forward_as_is
 
@@ -69,12 +69,7 @@ async def deployment_call(
     deployment: str,
     operation: str,
     request: Request,
-    *,
-    caller: Annotated[Caller, Depends(get_caller)],
-    x_semcached_threshold: Annotated[
-        float | None, Header(alias="X-Semcached-Threshold", ge=0.0, le=1.0)
-    ] = None,
-    controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
+    context: Annotated[CallContext, Depends(call_context)],
 ) -> Response:
     """A deployment's chat completion or completion, cached; any other operation relayed."""
     body_model = _BODIES.get(operation)
@@ -83,11 +78,11 @@ async def deployment_call(
     payload = await _payload(request, body_model, deployment)
     keyed = {**payload, "model": payload.get("model") or deployment}
     return await serve_cached(
-        request, caller, payload, controls_sent, model=keyed["model"],
+        request, context, payload, model=keyed["model"],
         stream=bool(payload.get("stream")),
         path=f"/openai/deployments/{deployment}/{operation}",
         endpoint="chat" if operation == "chat/completions" else "completions",
-        threshold=x_semcached_threshold, key_payload=keyed,
+        key_payload=keyed,
     )  # fmt: skip
 
 

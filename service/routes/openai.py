@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,11 +38,12 @@ from semcached.engine.results import LookupResult
 from semcached.engine.streams import is_recorded_stream
 from semcached.errors import UpstreamError
 from semcached.policy.decision import MissReason
-from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
+from semcached.service.auth import NAMESPACE_HEADER
 from semcached.service.cache_controls import (
     BODY_FIELD,
-    ControlHeaders,
-    control_headers,
+    CACHED_RESPONSES,
+    CallContext,
+    call_context,
     read_controls,
 )
 from semcached.service.errors import error_body
@@ -134,27 +135,18 @@ def _hit_headers(lookup: LookupResult) -> dict[str, str]:
     "/v1/chat/completions",
     summary="OpenAI-compatible chat completions, cached",
     response_model=None,
-    responses={
-        200: {"description": "The completion (JSON, or SSE when `stream` is true)."},
-        502: {"description": "The upstream could not be reached."},
-        503: {"description": "A miss, and no upstream is configured."},
-    },
+    responses=CACHED_RESPONSES,
 )
 async def chat_completions(
     body: ChatCompletionBody,
     request: Request,
-    *,
-    caller: Annotated[Caller, Depends(get_caller)],
-    x_semcached_threshold: Annotated[
-        float | None, Header(alias="X-Semcached-Threshold", ge=0.0, le=1.0)
-    ] = None,
-    controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
+    context: Annotated[CallContext, Depends(call_context)],
 ) -> Response:
     """Chat completions: exact and semantic hits, streamed or not."""
     payload = body.model_dump(exclude_unset=True)
     return await serve_cached(
-        request, caller, payload, controls_sent, model=body.model, stream=bool(body.stream),
-        path="/chat/completions", endpoint="chat", threshold=x_semcached_threshold,
+        request, context, payload, model=body.model, stream=bool(body.stream),
+        path="/chat/completions", endpoint="chat",
     )  # fmt: skip
 
 
@@ -162,21 +154,12 @@ async def chat_completions(
     "/v1/completions",
     summary="OpenAI-compatible (legacy) text completions, cached",
     response_model=None,
-    responses={
-        200: {"description": "The completion (JSON, or SSE when `stream` is true)."},
-        502: {"description": "The upstream could not be reached."},
-        503: {"description": "A miss, and no upstream is configured."},
-    },
+    responses=CACHED_RESPONSES,
 )
 async def completions(
     body: CompletionBody,
     request: Request,
-    *,
-    caller: Annotated[Caller, Depends(get_caller)],
-    x_semcached_threshold: Annotated[
-        float | None, Header(alias="X-Semcached-Threshold", ge=0.0, le=1.0)
-    ] = None,
-    controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
+    context: Annotated[CallContext, Depends(call_context)],
 ) -> Response:
     """Legacy completions: a string ``prompt`` is cached like a chat's last message (its own
     scope: a completion never serves a chat); a list of prompts is relayed uncached."""
@@ -184,22 +167,20 @@ async def completions(
     if not isinstance(body.prompt, str):
         return await relay("completions", request)
     return await serve_cached(
-        request, caller, payload, controls_sent, model=body.model, stream=bool(body.stream),
-        path="/completions", endpoint="completions", threshold=x_semcached_threshold,
+        request, context, payload, model=body.model, stream=bool(body.stream),
+        path="/completions", endpoint="completions",
     )  # fmt: skip
 
 
 async def serve_cached(
     request: Request,
-    caller: Caller,
+    context: CallContext,
     payload: dict[str, Any],
-    controls_sent: ControlHeaders,
     *,
     model: str,
     stream: bool,
     path: str,
     endpoint: str,
-    threshold: float | None,
     key_payload: dict[str, Any] | None = None,
     dialect: StreamDialect = OPENAI_STREAM,
 ) -> Response:
@@ -209,8 +190,8 @@ async def serve_cached(
     settings: Settings = request.app.state.settings
     cache: AsyncSemanticCache = request.app.state.cache
     metrics: ServiceMetrics = request.app.state.metrics
-    controls = read_controls(payload, controls_sent)  # takes LiteLLM's `cache` field out
-    namespace = caller.resolve(controls.namespace, field=NAMESPACE_HEADER)
+    controls = read_controls(payload, context.controls)  # takes LiteLLM's `cache` field out
+    namespace = context.caller.resolve(controls.namespace, field=NAMESPACE_HEADER)
     skip_lookup = controls.skip_lookup
     # Once: keys, scope and text. Not keyed: LiteLLM's `cache` field, and the stream flags, so
     # a streamed and a plain call share one entry (semcached.service.stream_forms).
@@ -228,7 +209,7 @@ async def serve_cached(
     client = request.app.state.upstream
     upstream_seen: dict[str, str] = {}  # the upstream's request id and rate limits, on a miss
     options: dict[str, Any] = {
-        "threshold": threshold,
+        "threshold": context.threshold,
         "ttl_s": controls.ttl_s,
         "skip_lookup": skip_lookup,
         "skip_store": controls.skip_store,

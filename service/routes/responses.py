@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from semcached.service.auth import Caller, get_caller
-from semcached.service.cache_controls import ControlHeaders, control_headers
+from semcached.service.cache_controls import CACHED_RESPONSES, CallContext, call_context
 from semcached.service.routes.openai import serve_cached
 from semcached.service.routes.passthrough import relay
 from semcached.service.sse import RESPONSES_STREAM
@@ -94,27 +93,18 @@ def chat_form(payload: dict[str, Any]) -> dict[str, Any]:
     "/v1/responses",
     summary="OpenAI Responses, cached when stateless (store: false)",
     response_model=None,
-    responses={
-        200: {"description": "The response (JSON, or the Responses SSE events)."},
-        502: {"description": "The upstream could not be reached."},
-        503: {"description": "A miss, and no upstream is configured."},
-    },
+    responses=CACHED_RESPONSES,
 )
 async def responses(
     body: ResponsesBody,
     request: Request,
-    *,
-    caller: Annotated[Caller, Depends(get_caller)],
-    x_semcached_threshold: Annotated[
-        float | None, Header(alias="X-Semcached-Threshold", ge=0.0, le=1.0)
-    ] = None,
-    controls_sent: Annotated[ControlHeaders, Depends(control_headers)],
+    context: Annotated[CallContext, Depends(call_context)],
 ) -> Response:
     payload = body.model_dump(exclude_unset=True)
     if stateful(payload) is not None:
         return await relay("responses", request)  # server-side state: never from the cache
     return await serve_cached(
-        request, caller, payload, controls_sent, model=body.model, stream=bool(body.stream),
-        path="/responses", endpoint="responses", threshold=x_semcached_threshold,
+        request, context, payload, model=body.model, stream=bool(body.stream),
+        path="/responses", endpoint="responses",
         key_payload=chat_form(payload), dialect=RESPONSES_STREAM,
     )  # fmt: skip
