@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 __all__ = [
     "DEFAULT_MIN_SCORE",
+    "DEFAULT_PARTIAL_MIN_SCORE",
     "DEFAULT_STOP_AT_VETO",
     "DEFAULT_THRESHOLD",
     "AdaptiveOptions",
@@ -60,6 +61,8 @@ DEFAULT_THRESHOLD = 0.90
 # The pair model's minimum score to serve a candidate, and whether a veto of the closest
 # candidate ends the search (see the README's "Choosing the threshold").
 DEFAULT_MIN_SCORE = 0.5
+# Long prompts compared by their differing parts need more (README, "Choosing the threshold").
+DEFAULT_PARTIAL_MIN_SCORE = 0.8
 DEFAULT_STOP_AT_VETO = True
 
 NondeterministicPolicy = Literal["cache", "exact_only", "bypass"]
@@ -176,6 +179,13 @@ class VerifierOptions(BaseModel):
     )
     min_score: float = Field(
         default=DEFAULT_MIN_SCORE, ge=0.0, le=1.0, description="The pair model's score to serve."
+    )
+    partial_min_score: float = Field(
+        default=DEFAULT_PARTIAL_MIN_SCORE,
+        ge=0.0,
+        le=1.0,
+        description="The score needed when parts of two long prompts are judged (the same "
+        "document, another question: the costliest near miss).",
     )
     max_candidates: int = Field(
         default=1,

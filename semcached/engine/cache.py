@@ -167,6 +167,7 @@ class SemanticCache:
             max_candidates=(options or VerifierOptions()).max_candidates,
             stop_at_veto=self.stop_at_veto,
             judge_band=_pick(judge_band, 0.0) if judge is not None else 0.0,
+            partial_min_score=(options or VerifierOptions()).partial_min_score,
         )
         self.steps = Steps(
             exact_store=self.exact_store,

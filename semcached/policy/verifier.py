@@ -68,6 +68,7 @@ class Verdict:
     veto: Rejection | None = None
     judged: tuple[str, str] | None = None
     score: float | None = None
+    partial: bool = False  # what was judged is a part of longer prompts (not both whole)
 
 
 class Verifier:
@@ -87,9 +88,12 @@ class Verifier:
         max_candidates: int = 1,
         stop_at_veto: bool = False,
         judge_band: float = 0.0,
+        partial_min_score: float = 0.0,
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be within [0, 1], got {min_score}")
+        if not 0.0 <= partial_min_score <= 1.0:
+            raise ValueError(f"partial_min_score must be within [0, 1], got {partial_min_score}")
         if max_candidates < 1:
             raise ValueError(f"max_candidates must be at least 1, got {max_candidates}")
         if not 0.0 <= judge_band <= min_score:
@@ -102,12 +106,19 @@ class Verifier:
         self.max_candidates = max_candidates
         self.stop_at_veto = stop_at_veto
         self.judge_band = judge_band
+        self.partial_min_score = partial_min_score
 
     @property
     def names(self) -> list[str]:
         """The steps that can say no, in order (for reports)."""
         names = ["segments", *(g.name for g in self.guards)]
         return [*names, self.scorer.name] if self.scorer is not None else names
+
+    def needed(self, verdict: Verdict, min_score: float) -> float:
+        """The score ``verdict`` needs: ``min_score``, or ``partial_min_score`` when the
+        parts of two long prompts were judged (the same document with another question is
+        the costliest near miss, and the model reads the questions without the document)."""
+        return max(min_score, self.partial_min_score) if verdict.partial else min_score
 
     def decide(
         self,
@@ -150,7 +161,10 @@ class Verifier:
                 continue
             cached, asked = difference.judged
             rule = _first_veto(asked, replace(candidate, text=cached), self.guards)
-            verdicts.append(Verdict(candidate, veto=rule, judged=difference.judged))
+            partial = difference.judged != (candidate.text, query)
+            verdicts.append(
+                Verdict(candidate, veto=rule, judged=difference.judged, partial=partial)
+            )
         todo = [
             (i, v.judged) for i, v in enumerate(verdicts) if v.veto is None and v.judged is not None
         ]
@@ -202,7 +216,8 @@ class Verifier:
         if pool:
             best = max(pool, key=lambda v: (v.score or 0.0, v.candidate.similarity))
             score = best.score or 0.0
-            if score >= min_score:
+            need = self.needed(best, min_score)
+            if score >= need:
                 return Decision(
                     hit=True,
                     threshold=threshold,
@@ -213,15 +228,14 @@ class Verifier:
                 )
             name = self.scorer.name if self.scorer is not None else "verifier"
             for verdict in pool:
+                needed = self.needed(verdict, min_score)
+                why = f"verifier score {verdict.score or 0.0:.3f} < {needed:.3f}"
+                if verdict.partial and needed > min_score:
+                    why += " (parts of long prompts are judged more strictly)"
                 rejections.append(
-                    Rejection(
-                        verdict.candidate.id,
-                        verdict.candidate.similarity,
-                        name,
-                        f"verifier score {verdict.score or 0.0:.3f} < {min_score:.3f}",
-                    )
+                    Rejection(verdict.candidate.id, verdict.candidate.similarity, name, why)
                 )
-            near = self.judge_band > 0.0 and score >= min_score - self.judge_band
+            near = self.judge_band > 0.0 and score >= need - self.judge_band
             return Decision(
                 hit=False,
                 threshold=threshold,

@@ -237,14 +237,17 @@ def _pairs_at(replay: Replay, threshold: float, min_score: float | None) -> tupl
                     -1.0 if v is None or v.score is None else v.score,
                     v is not None and v.score is None,  # no model: served once not vetoed
                     o.label == 1,
+                    v is not None and v.partial,  # parts of long prompts: a stricter score
                 )
             )
         replay._columns = [np.array(column) for column in zip(*rows, strict=True)] if rows else []
     if not replay._columns:
         return 0, 0
-    sim, same, judged, score, unscored, right = replay._columns
+    sim, same, judged, score, unscored, right, partial = replay._columns
     floor = -1.0 if min_score is None else min_score
-    served = (sim >= threshold) & (same | (judged & (unscored | (score >= floor))))
+    strict = max(floor, replay.verifier.partial_min_score)
+    needed = np.where(partial, strict, floor)
+    served = (sim >= threshold) & (same | (judged & (unscored | (score >= needed))))
     return int(served.sum()), int((served & right).sum())
 
 
