@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from semcached.errors import ConfigurationError
+from semcached.errors import ConfigurationError, VectorIndexError
 from semcached.redaction import redact_url
 
 __all__ = ["ChromaConnection"]
@@ -67,6 +68,17 @@ class ChromaConnection:
             if self._client is None:
                 self._client = self._open()
             return self._client
+
+    def open_now(self, connect: Callable[[], object]) -> None:
+        """Open at construction through ``connect`` (the caller's wrapped :meth:`client`): an
+        embedded store that fails raises; a server that is down is connected to on the next
+        use instead, so a service starts while its Chroma server is away."""
+        try:
+            connect()
+        except VectorIndexError as exc:
+            if not self.remote:
+                raise
+            log.warning("%s; connecting again on the next use", exc)
 
     def _open(self) -> Any:
         import chromadb

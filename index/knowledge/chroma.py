@@ -21,7 +21,6 @@ ChromaDB's exceptions never leave this module: a refusal caused by the input bec
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 from pathlib import Path
@@ -38,8 +37,6 @@ from semcached.index.knowledge.chroma_collection import (
 )
 from semcached.index.knowledge.store import CollectionEntry, KnowledgeCollection
 from semcached.index.vector.base import collection_name
-
-log = logging.getLogger("semcached")
 
 __all__ = ["ChromaKnowledgeCollection", "ChromaKnowledgeStore"]
 
@@ -76,12 +73,7 @@ class ChromaKnowledgeStore:
         self._max_batch: int | None = None
         self._handles: dict[tuple[str, str, str], ChromaKnowledgeCollection] = {}
         self._lock = threading.Lock()
-        try:  # a server that is down now is connected to when it returns
-            self._connected()
-        except VectorIndexError as exc:
-            if not self._connection.remote:
-                raise
-            log.warning("%s; connecting again on the next use", exc)
+        self._connection.open_now(self._connected)
 
     def _connected(self) -> Any:
         """The client, connecting first if it is not yet (a server down at start-up)."""

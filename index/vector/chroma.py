@@ -6,7 +6,6 @@ ChromaDB's own exceptions never leave this module: each becomes a
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +28,6 @@ from semcached.index.vector.base import (
 __all__ = ["ChromaBackend", "ChromaVectorIndex", "collection_name"]
 
 T = TypeVar("T")
-log = logging.getLogger("semcached")
 
 
 def _guard(what: str, name: str, fn: Callable[[], T]) -> T:
@@ -158,12 +156,7 @@ class ChromaBackend:
             path=path, url=url, tenant=tenant, database=database, timeout_s=timeout_s
         )
         self.location = self._connection.location
-        try:  # a server that is down now is connected to when it returns
-            self._connected()
-        except VectorIndexError as exc:
-            if not self._connection.remote:
-                raise
-            log.warning("%s; connecting again on the next use", exc)
+        self._connection.open_now(self._connected)
         self._indexes: dict[str, ChromaVectorIndex] = {}
         self._lock = threading.Lock()
 
