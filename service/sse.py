@@ -67,11 +67,15 @@ class SSEParser:
 
 @dataclass
 class StreamRecording:
-    """The events of one upstream stream, and whether it ended cleanly."""
+    """The events of one upstream stream, and whether it ended cleanly: with ``[DONE]``, or,
+    for an API whose streams have no end marker, with one of its ``end_events`` (event
+    ``type``s); a ``failure_events`` type marks the stream as failed."""
 
     events: list[str] = field(default_factory=list)
     done: bool = False
     error: str | None = None
+    end_events: frozenset[str] = frozenset()
+    failure_events: frozenset[str] = frozenset()
 
     def add(self, data: str) -> None:
         if data.strip() == DONE:
@@ -80,18 +84,16 @@ class StreamRecording:
         self.events.append(data)
         if self.error is None:
             self.error = _error_of(data)
-        if ('"message_stop"' in data or '"response.completed"' in data) and _type_of(data) in (
-            "message_stop",
-            "response.completed",
-        ):
-            self.done = True  # the last event of Anthropic's and of OpenAI Responses' streams
-        if '"response.failed"' in data and _type_of(data) in ("response.failed", "error"):
-            self.error = self.error or "the upstream response failed"
+        if self.end_events or self.failure_events:
+            kind = _type_of(data)
+            if kind in self.end_events:
+                self.done = True
+            elif kind in self.failure_events and self.error is None:
+                self.error = f"the upstream stream reported {kind}"
 
     @property
     def complete(self) -> bool:
-        """Ended (``[DONE]``, or Anthropic's ``message_stop``) and carried no error event: safe
-        to store."""
+        """Ended and carried no error event: safe to store."""
         return self.done and self.error is None and bool(self.events)
 
 
@@ -112,6 +114,12 @@ class StreamDialect:
     name: str
     named_events: bool = False
     done_marker: bool = True
+    end_events: frozenset[str] = frozenset()  # without a done marker: the last event's type
+    failure_events: frozenset[str] = frozenset()
+
+    def recording(self) -> StreamRecording:
+        """An empty recording that knows how this API's streams end."""
+        return StreamRecording(end_events=self.end_events, failure_events=self.failure_events)
 
     def encode(self, data: str) -> bytes:
         if self.named_events:
@@ -124,8 +132,16 @@ class StreamDialect:
 
 
 OPENAI_STREAM = StreamDialect("openai")
-ANTHROPIC_STREAM = StreamDialect("anthropic", named_events=True, done_marker=False)
-RESPONSES_STREAM = StreamDialect("responses", named_events=True, done_marker=False)
+ANTHROPIC_STREAM = StreamDialect(
+    "anthropic", named_events=True, done_marker=False, end_events=frozenset({"message_stop"})
+)
+RESPONSES_STREAM = StreamDialect(
+    "responses",
+    named_events=True,
+    done_marker=False,
+    end_events=frozenset({"response.completed"}),
+    failure_events=frozenset({"response.failed", "response.incomplete", "error"}),
+)
 
 
 def _error_of(data: str) -> str | None:

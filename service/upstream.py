@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from semcached.errors import UpstreamError
 from semcached.service.errors import ApiError, error_body
 from semcached.service.metrics import ServiceMetrics
-from semcached.service.sse import DONE, SSEParser, StreamRecording
+from semcached.service.sse import DONE, OPENAI_STREAM, SSEParser, StreamDialect
 from semcached.settings import Settings
 
 __all__ = [
@@ -201,6 +201,7 @@ async def open_sse(
     metrics: ServiceMetrics,
     *,
     seen: dict[str, str] | None = None,
+    dialect: StreamDialect = OPENAI_STREAM,
 ) -> AsyncIterator[str]:
     """The upstream's server-sent events, as the ``data`` of each (``[DONE]`` left out).
 
@@ -223,7 +224,7 @@ async def open_sse(
         raise failure
     if seen is not None:
         seen.update(passed_headers(reply.headers))
-    recording = StreamRecording()
+    recording = dialect.recording()  # knows how this API's streams end
     parser = SSEParser()
     try:
         try:

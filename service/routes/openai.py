@@ -225,6 +225,7 @@ async def serve_cached(
                 headers,
                 metrics,
                 seen=upstream_seen,
+                dialect=dialect,  # how this API's streams end
             ),
             replay=lambda answer: synthesize(endpoint, answer),  # a plain call's stored answer
             **options,
