@@ -132,9 +132,9 @@ class ProbeExact:
             failed = (outcome.backend,)
         elif outcome is not None:
             payload = read_exact_payload(outcome)
-            if payload is not None and not plan.fresh(_float(payload.get("created_at"))):
-                pass  # too old for this caller: look further, the provider answers anew
-            elif payload is not None:
+            if payload is None:
+                failed = ("exact_store",)  # an unreadable payload: treat as a failed read
+            elif plan.fresh(_float(payload.get("created_at"))):
                 lookup = plan.result(
                     hit=True,
                     kind=HitKind.EXACT,
@@ -144,7 +144,7 @@ class ProbeExact:
                     created_at=payload.get("created_at"),
                 )
                 return Finished(lookup)
-            failed = ("exact_store",)  # an unreadable payload: treat as a failed read
+            # else: too old for this caller (max-age); look further, the provider answers anew
         if plan.policy == "exact_only":
             return _finish(plan, failed, MissReason.EXACT_ONLY)
         if not plan.canon.text:

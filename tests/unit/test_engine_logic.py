@@ -234,6 +234,7 @@ def test_max_age_serves_only_entries_younger_than_it() -> None:
     stale = cache.get_or_call(ask(PASSWORD), Provider({"v": 2}), max_age_s=50)
     assert stale.source == "provider" and stale.response == {"v": 2}
     assert stale.lookup.reason.value == "stale"
+    assert stale.lookup.failed_backends == ()  # an old entry is not a failing backend
     assert "older than the caller's max-age" in stale.lookup.explain()
     assert cache.lookup(ask(PASSWORD), max_age_s=50).response == {"v": 2}  # refreshed
     with pytest.raises(InvalidRequestError, match="max_age_s"):
