@@ -5,6 +5,11 @@ Rerun with:
     .venv/bin/python benchmarks/latency.py                    # embedded defaults
     .venv/bin/python benchmarks/latency.py --redis redis://127.0.0.1:6379/0
 
+``miss + store`` is what a miss adds to the provider's call on the caller's path (lookup,
+then storing the answer; the provider here answers at once), with vector writes off the path
+(the default: journaled, written by a background thread) and, in the same run for reference,
+written before the store returns.
+
 Each semantic lookup embeds a *new* text (a counter is appended), so the text-to-vector cache
 never hides the model's cost; the exact hits repeat stored requests. Timings are wall-clock on
 a shared machine: read medians and ratios from one run, not absolute promises.
@@ -60,6 +65,12 @@ def measure(fn: Callable[[int], object], n: int) -> list[float]:
     return samples
 
 
+def measure_once(fn: Callable[[int], object], i: int) -> list[float]:
+    start = time.perf_counter()
+    fn(i)
+    return [(time.perf_counter() - start) * 1000]
+
+
 def summary(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -84,11 +95,21 @@ def main() -> int:
         else MemoryExactStore()
     )
     with tempfile.TemporaryDirectory() as tmp:
+        embedder = factory.build_embedder(settings)  # the service's own pipeline
+        backend = ChromaBackend(path=Path(tmp) / "chroma")
         cache = SemanticCache(
-            embedder=factory.build_embedder(settings),  # the service's own pipeline
+            settings.model_copy(update={"data_dir": Path(tmp)}),
+            embedder=embedder,
             exact_store=store,
-            vector_backend=ChromaBackend(path=Path(tmp) / "chroma"),
+            vector_backend=backend,
             namespace="bench",
+        )
+        synchronous = SemanticCache(
+            embedder=embedder,
+            exact_store=MemoryExactStore(),
+            vector_backend=backend,
+            namespace="bench-sync",
+            write_behind=False,
         )
         for i, question in enumerate(QUESTIONS):
             cache.store(ask(question), {"answer": i})
@@ -106,13 +127,33 @@ def main() -> int:
         def semantic_miss(i: int) -> None:
             assert not cache.lookup(ask(f"Completely different question {i} on astronomy")).hit
 
+        def miss_and_store(target: SemanticCache, label: str) -> Callable[[int], object]:
+            def run(i: int) -> None:
+                text = f"A new question {i} about {label} number {i * 13} and nothing else"
+                result = target.get_or_call(ask(text), lambda: {"answer": i})
+                assert result.source == "provider"
+                assert result.stored
+
+            return run
+
         rows = [
             ("exact hit", measure(exact, args.n)),
             ("semantic lookup (hit)", measure(semantic_hit, args.n)),
             ("semantic lookup (miss)", measure(semantic_miss, args.n)),
         ]
+        behind, direct = [], []
+        for i in range(args.n):  # interleaved, so noise hits both alike
+            behind += measure_once(miss_and_store(cache, "geology"), i)
+            direct += measure_once(miss_and_store(synchronous, "botany"), i)
+        rows += [
+            ("miss + store (behind)", behind),
+            ("miss + store (sync)", direct),
+        ]
         stages = cache.stats.stages()
+        sync_stages = synchronous.stats.stages()
         cache.invalidate()
+        synchronous.invalidate()
+        cache.close()
     backend = "Redis" if args.redis else "in-process"
     print(f"\nexact store: {backend}; embedded ChromaDB; {args.n} lookups per case\n")
     print(f"{'case':<26}{'median ms':>12}{'p95 ms':>10}")
@@ -123,6 +164,9 @@ def main() -> int:
         "\nmean per stage (ms): "
         + ", ".join(f"{name} {s.mean_ms:.3f}" for name, s in sorted(stages.items()))
     )
+    write = sync_stages.get("vector_write")
+    if write is not None:
+        print(f"synchronous vector write, mean: {write.mean_ms:.3f} ms")
     return 0
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "ServiceOptions",
     "Settings",
     "VerifierOptions",
+    "WriteBehindOptions",
     "config_file_path",
 ]
 
@@ -113,6 +114,40 @@ class EmbeddingOptions(BaseModel):
     device: str = "cpu"
     batch_size: int = Field(default=64, ge=1, le=4096)
     cache_size: int = Field(default=10_000, ge=0)
+
+
+class WriteBehindOptions(BaseModel):
+    """Vector writes of stored answers, taken off the caller's path (journaled first)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Journal a stored answer's vector entry and write it to the vector index "
+        "from a background thread, in batches; false: write it before the store returns.",
+    )
+    journal_dir: Path | None = Field(
+        default=None,
+        description="The write-ahead journal's root (default: <data_dir>/journal). Give each "
+        "host its own; processes on one host may share it.",
+    )
+    fsync: bool = Field(
+        default=False,
+        description="fsync every journal append: acknowledged writes then survive power loss, "
+        "not only a killed process (about 1 ms per store on an SSD).",
+    )
+    max_delay_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=60_000.0,
+        description="How long the writer lets a batch form before writing it (0: write "
+        "whatever is queued as soon as the last write ends; batches still form under load).",
+    )
+    max_pending: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Queued writes at most; past that a store is not cached (the index is "
+        "down or slower than the writes).",
+    )
 
 
 class KnowledgeOptions(BaseModel):
@@ -244,6 +279,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions)
     verifier: VerifierOptions = Field(default_factory=VerifierOptions)
     adaptive: AdaptiveOptions = Field(default_factory=AdaptiveOptions)
+    write_behind: WriteBehindOptions = Field(default_factory=WriteBehindOptions)
     upstream_url: str | None = Field(
         default=None,
         description="OpenAI-compatible base URL the proxy sends misses to (https://host/v1).",

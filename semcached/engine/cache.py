@@ -39,9 +39,11 @@ from semcached.engine.streams import (
     recorded_stream,
     replayed_events,
 )
+from semcached.engine.write_behind import WriteBehind
 from semcached.errors import InvalidRequestError
 from semcached.index.exact.base import ExactStore
 from semcached.index.vector.base import VectorBackend
+from semcached.index.vector.memory import MemoryVectorBackend
 from semcached.policy.adaptive import AdaptiveThresholds
 from semcached.policy.decision import Candidate, Decision, Guard
 from semcached.policy.verifier import PairScorer, Verifier
@@ -53,6 +55,7 @@ from semcached.settings import (
     NondeterministicPolicy,
     Settings,
     VerifierOptions,
+    WriteBehindOptions,
 )
 
 __all__ = ["CallResult", "LookupResult", "Request", "SemanticCache", "Source"]
@@ -71,6 +74,12 @@ class SemanticCache:
     and the packaged all-MiniLM-L6-v2.
 
     ``clock`` (epoch seconds) dates entries and expires them; tests pass a fake one.
+
+    ``write_behind``: a stored answer's vector entry is journaled under
+    ``<data_dir>/journal`` and written to the vector index by a background thread
+    (:mod:`semcached.engine.write_behind` says what is promised); on by default when the cache
+    is built from settings (``SEMCACHED_WRITE_BEHIND__ENABLED``), off for explicit backends
+    alone. ``close()`` writes what is still queued.
 
     Example::
 
@@ -103,6 +112,7 @@ class SemanticCache:
         min_score: float | None = None,
         judge: Judge | None = None,
         judge_band: float | None = None,
+        write_behind: bool | None = None,
     ) -> None:
         needs_settings = settings is None and None in (embedder, exact_store, vector_backend)
         if needs_settings:
@@ -155,6 +165,22 @@ class SemanticCache:
             clock=clock,
         )
         self.stats = CacheStats()
+        # Settings given: their write-behind (on by default); explicit backends alone: off.
+        behind = cfg.write_behind if cfg else WriteBehindOptions(enabled=False)
+        if write_behind if write_behind is not None else behind.enabled:
+            journal = None
+            if cfg is not None and not isinstance(backend, MemoryVectorBackend):
+                journal = behind.journal_dir or cfg.data_dir / "journal"
+            self.semantic.write_behind(
+                WriteBehind(
+                    self.semantic.put_now,
+                    journal_dir=journal,
+                    stats=self.stats,
+                    fsync=behind.fsync,
+                    max_pending=behind.max_pending,
+                    max_delay_s=behind.max_delay_ms / 1000,
+                )
+            )
         self.flights = Flights()
         # guards given and no scorer: exactly those guards (tests, replays); scorer=False: none.
         chosen = configured_scorer(cfg, explicit=guards is not None) if scorer is None else scorer
@@ -526,6 +552,8 @@ class SemanticCache:
         return self.semantic.count(namespace or self.namespace)
 
     def close(self) -> None:
+        """Write queued vector entries (what cannot be stays journaled), close the stores."""
+        self.semantic.close()
         self.exact_store.close()
 
     def __enter__(self) -> SemanticCache:

@@ -24,10 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from semcached.errors import BackendError
 from semcached.index.vector.base import (
     Metadata,
     Neighbor,
@@ -41,6 +43,7 @@ __all__ = [
     "ENTRY_VERSION",
     "NO_EXPIRY",
     "CacheEntry",
+    "QueuedWrites",
     "SemanticStore",
 ]
 
@@ -75,9 +78,38 @@ class CacheEntry:
         }
 
 
+class QueuedWrites(Protocol):
+    """Where :meth:`SemanticStore.put` sends entries when writes are taken off the caller's
+    path (:class:`~semcached.engine.write_behind.WriteBehind`)."""
+
+    max_pending: int
+
+    def submit(self, entry: CacheEntry, vector: NDArray[np.float32]) -> bool: ...
+
+    def nearest(self, namespace: str, query: NDArray[np.float32]) -> list[Neighbor]: ...
+
+    def flush(self, timeout_s: float = 30.0) -> None: ...
+
+    def close(self, timeout_s: float = 10.0) -> None: ...
+
+
 def _alive(neighbor: Neighbor, now: float) -> bool:
     expires = neighbor.metadata.get("expires_at", NO_EXPIRY)
     return isinstance(expires, int | float) and float(expires) > now
+
+
+def _merged(
+    found: list[Neighbor], queued: list[Neighbor], scope_key: str, now: float, k: int
+) -> list[Neighbor]:
+    """The ``k`` nearest of the index's neighbours and the live queued entries of the scope;
+    a queued entry replaces the index's copy of the same id (it is the newer write)."""
+    if not queued:
+        return found
+    mine = [n for n in queued if n.metadata.get("scope") == scope_key and _alive(n, now)]
+    ids = {n.id for n in mine}
+    merged = mine + [n for n in found if n.id not in ids]
+    merged.sort(key=lambda n: n.similarity, reverse=True)
+    return merged[:k]
 
 
 class SemanticStore:
@@ -112,6 +144,18 @@ class SemanticStore:
         self._write_lock = threading.Lock()
         self.overfetch = 4  # neighbours asked per candidate before falling back to a filter
         self.filtered_queries = 0  # searches that needed the filtered query (a rare scope)
+        self.behind: QueuedWrites | None = None  # writes off the caller's path, when attached
+
+    def write_behind(self, behind: QueuedWrites) -> None:
+        """Send :meth:`put` through ``behind`` (journaled, queued, written by its thread),
+        whose writer calls :meth:`put_now`; searches then see the queued entries too."""
+        self.behind = behind
+
+    def settle(self) -> None:
+        """Wait until queued writes are in the index (before maintenance that must see them,
+        or that a queued write would undo)."""
+        if self.behind is not None:
+            self.behind.flush()
 
     def collection(self, namespace: str) -> str:
         return collection_name(self.prefix, "cache", namespace, self.model_id)
@@ -150,6 +194,10 @@ class SemanticStore:
             self.filtered_queries += 1
             where = {"$and": [{"scope": {"$eq": scope_key}}, {"expires_at": {"$gt": now}}]}
             neighbors = index.query(vector, k, where)
+        if self.behind is not None:
+            neighbors = _merged(
+                neighbors, self.behind.nearest(namespace, vector), scope_key, now, k
+            )
         candidates = []
         for n in neighbors:
             raw = n.metadata.get("response")
@@ -168,11 +216,29 @@ class SemanticStore:
         return candidates
 
     def put(self, entry: CacheEntry, vector: NDArray[np.float32]) -> int:
-        """Write one entry (replacing any with the same id); returns how many were evicted."""
-        return self.put_many([entry], vector.reshape(1, -1))
+        """Write one entry (replacing any with the same id); returns how many were evicted.
+
+        With a write-behind attached the entry is journaled and queued instead (evictions
+        then happen on the writer's thread); a full queue raises :class:`BackendError`.
+        """
+        if self.behind is not None:
+            if not self.behind.submit(entry, vector):
+                raise BackendError(
+                    "vector_index",
+                    f"{self.behind.max_pending} vector writes are queued (the index is down or "
+                    "slower than the writes); this answer is not cached",
+                )
+            return 0
+        return self.put_now([entry], vector.reshape(1, -1))
 
     def put_many(self, entries: Sequence[CacheEntry], vectors: NDArray[np.float32]) -> int:
-        """Write entries of one namespace in one upsert; returns how many were evicted."""
+        """Write entries of one namespace in one upsert now (after queued ones, if any);
+        returns how many were evicted."""
+        self.settle()
+        return self.put_now(entries, vectors)
+
+    def put_now(self, entries: Sequence[CacheEntry], vectors: NDArray[np.float32]) -> int:
+        """Write entries of one namespace in one upsert, on this thread."""
         if not entries:
             return 0
         namespace = entries[0].namespace
@@ -190,18 +256,27 @@ class SemanticStore:
             return swept + self._maybe_evict(index)
 
     def delete(self, namespace: str, entry_ids: Sequence[str]) -> None:
+        self.settle()
         self.index(namespace).delete(ids=list(entry_ids))
 
     def clear(self, namespace: str) -> bool:
         """Drop the namespace's whole collection."""
+        self.settle()
         self._last_sweep.pop(namespace, None)
         return self.backend.drop(self.collection(namespace))
 
     def count(self, namespace: str) -> int:
+        self.settle()
         return self.index(namespace).count()
+
+    def close(self) -> None:
+        """Write what is queued (what cannot be stays journaled for the next start)."""
+        if self.behind is not None:
+            self.behind.close()
 
     def sweep(self, namespace: str) -> int:
         """Delete the namespace's expired entries now; returns how many went."""
+        self.settle()
         index = self.index(namespace)
         with self._write_lock:
             return self._sweep(namespace, index)
