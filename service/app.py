@@ -52,6 +52,7 @@ from semcached.service.errors import (
     install_error_handlers,
 )
 from semcached.service.metrics import ServiceMetrics
+from semcached.service.openapi_errors import ERROR_RESPONSES
 from semcached.settings import Settings
 
 __all__ = ["LimitsAndTiming", "create_app"]
@@ -124,6 +125,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served below from the package's own assets, not a CDN
         redoc_url=None,
+        responses=ERROR_RESPONSES,  # every operation documents the error shape
     )
     _offline_docs(app)
     app.state.settings = settings

@@ -28,6 +28,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, Header, Query, Request
 
@@ -41,10 +42,20 @@ __all__ = [
     "caller_namespace",
     "get_caller",
     "hash_api_key",
+    "namespace_header",
 ]
 
 KEY_HEADER = "X-Semcached-Key"
 NAMESPACE_HEADER = "X-Semcached-Namespace"
+
+
+def namespace_header(namespace: str) -> str:
+    """``namespace`` as a response header value: as is when it is printable ASCII, else
+    percent-encoded UTF-8 (HTTP headers carry Latin-1 at most; a namespace from ``?namespace=``
+    may hold any character)."""
+    if namespace.isascii() and namespace.isprintable():
+        return namespace
+    return quote(namespace.encode("utf-8", "surrogatepass"), safe="")
 
 
 def hash_api_key(key: str) -> str:

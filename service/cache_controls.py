@@ -26,6 +26,7 @@ from fastapi import Depends, Header, Query
 
 from semcached.service.auth import Caller, get_caller
 from semcached.service.errors import ApiError
+from semcached.service.openapi_errors import documented_errors
 
 __all__ = [
     "BODY_FIELD",
@@ -277,9 +278,14 @@ async def call_context(
 
 
 # The documented answers of a cached provider route (OpenAPI).
-CACHED_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The answer (JSON, or the API's server-sent events when streaming)."},
-    422: {"description": "The request or a cache control is invalid; the body names it."},
-    502: {"description": "The upstream could not be reached."},
-    503: {"description": "A miss, and no upstream is configured."},
-}
+CACHED_RESPONSES: dict[int | str, dict[str, Any]] = documented_errors(
+    {
+        200: {
+            "description": "The answer (JSON, or the API's server-sent events when streaming).",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        },
+        422: {"description": "The request or a cache control is invalid; the body names it."},
+        502: {"description": "The upstream could not be reached."},
+        503: {"description": "A miss, and no upstream is configured."},
+    }
+)

@@ -27,10 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from semcached import jsonio
 from semcached.engine.acache import AsyncSemanticCache
 from semcached.errors import UpstreamError
-from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller
+from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller, namespace_header
 from semcached.service.cache_controls import ControlHeaders, control_headers, read_controls
 from semcached.service.errors import ApiError
 from semcached.service.metrics import ServiceMetrics
+from semcached.service.openapi_errors import documented_errors
 from semcached.service.upstream import (
     CACHE_HEADER,
     forward_headers,
@@ -106,12 +107,14 @@ def embedding_key(body: dict[str, Any], item: str | list[int]) -> str:
     "/v1/embeddings",
     summary="OpenAI-compatible embeddings, cached exactly per input",
     response_model=None,
-    responses={
-        200: {"description": "The embeddings, in the order of the inputs."},
-        422: {"description": "The request is invalid; the body names the field."},
-        502: {"description": "The upstream could not be reached."},
-        503: {"description": "Some input is not cached, and no upstream is configured."},
-    },
+    responses=documented_errors(
+        {
+            200: {"description": "The embeddings, in the order of the inputs."},
+            422: {"description": "The request is invalid; the body names the field."},
+            502: {"description": "The upstream could not be reached."},
+            503: {"description": "Some input is not cached, and no upstream is configured."},
+        }
+    ),
 )
 async def embeddings(
     body: EmbeddingsBody,
@@ -187,7 +190,7 @@ async def embeddings(
         reply,
         headers={
             CACHE_HEADER: kind,
-            NAMESPACE_HEADER: namespace,
+            NAMESPACE_HEADER: namespace_header(namespace),
             CACHED_INPUTS_HEADER: f"{cached}/{len(items)}",
         },
     )

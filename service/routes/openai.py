@@ -38,7 +38,7 @@ from semcached.engine.results import LookupResult
 from semcached.engine.streams import is_recorded_stream
 from semcached.errors import UpstreamError
 from semcached.policy.decision import MissReason
-from semcached.service.auth import NAMESPACE_HEADER
+from semcached.service.auth import NAMESPACE_HEADER, namespace_header
 from semcached.service.cache_controls import (
     BODY_FIELD,
     CACHED_RESPONSES,
@@ -123,7 +123,7 @@ class ChatCompletionBody(BaseModel):
 
 
 def _hit_headers(lookup: LookupResult) -> dict[str, str]:
-    headers = {CACHE_HEADER: str(lookup.kind), NAMESPACE_HEADER: lookup.namespace}
+    headers = {CACHE_HEADER: str(lookup.kind), NAMESPACE_HEADER: namespace_header(lookup.namespace)}
     if lookup.similarity is not None:
         headers[SIMILARITY_HEADER] = f"{lookup.similarity:.6f}"
     if lookup.entry_id is not None:
@@ -257,7 +257,11 @@ async def serve_cached(
         return StreamingResponse(
             _sse(events, first, ended, dialect),
             media_type="text/event-stream",
-            headers={**upstream_seen, CACHE_HEADER: outcome, NAMESPACE_HEADER: namespace},
+            headers={
+                **upstream_seen,
+                CACHE_HEADER: outcome,
+                NAMESPACE_HEADER: namespace_header(namespace),
+            },
         )
 
     async def call_upstream() -> Any:
@@ -293,7 +297,7 @@ async def serve_cached(
         headers={
             **upstream_seen,
             CACHE_HEADER: outcome,
-            NAMESPACE_HEADER: namespace,
+            NAMESPACE_HEADER: namespace_header(namespace),
             "X-Semcached-Stored": "true" if result.stored else "false",
         },
     )
