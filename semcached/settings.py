@@ -47,6 +47,7 @@ __all__ = [
     "RedisOptions",
     "ServiceOptions",
     "Settings",
+    "UpstreamApi",
     "VerifierOptions",
     "WriteBehindOptions",
     "config_file_path",
@@ -67,6 +68,7 @@ DEFAULT_PARTIAL_MIN_SCORE = 0.8
 DEFAULT_STOP_AT_VETO = True
 
 NondeterministicPolicy = Literal["cache", "exact_only", "bypass"]
+UpstreamApi = Literal["openai", "anthropic", "azure"]
 
 
 class RedisOptions(BaseModel):
@@ -284,6 +286,12 @@ class Settings(BaseSettings):
         default=None,
         description="OpenAI-compatible base URL the proxy sends misses to (https://host/v1).",
     )
+    upstream_urls: dict[UpstreamApi, str] = Field(
+        default_factory=dict,
+        description="A base URL per API, overriding upstream_url for it: openai (chat, "
+        "completions, responses, embeddings, other /v1 paths), anthropic (/v1/messages...: "
+        "https://api.anthropic.com/v1), azure (/openai/...: https://RESOURCE.openai.azure.com).",
+    )
     api_keys: dict[str, str] = Field(
         default_factory=dict,
         description="SHA-256 hex digest of an API key -> the one namespace that key may use. "
@@ -324,6 +332,23 @@ class Settings(BaseSettings):
             sources.append(JsonConfigSettingsSource(settings_cls, json_file=path))
         sources.append(file_secret_settings)
         return tuple(sources)
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _upstream_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) base URL, got {value!r}")
+        return value
+
+    @field_validator("upstream_urls")
+    @classmethod
+    def _upstreams_are_http(cls, value: dict[str, str]) -> dict[str, str]:
+        for api, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"upstream_urls[{api!r}]: expected an http(s) base URL, got {url!r}"
+                )
+        return value
 
     @field_validator("namespace_thresholds")
     @classmethod

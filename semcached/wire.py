@@ -177,6 +177,11 @@ class Readiness(_Reply):
     upstream: str | None = Field(
         default=None, description="The configured upstream base URL, if any."
     )
+    upstreams: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Base URLs configured per API (openai, anthropic, azure), overriding "
+        "`upstream` for that API.",
+    )
 
     @property
     def ready(self) -> bool:

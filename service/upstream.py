@@ -23,11 +23,12 @@ from semcached.errors import UpstreamError
 from semcached.service.errors import ApiError, error_body
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.sse import DONE, OPENAI_STREAM, SSEParser, StreamDialect
-from semcached.settings import Settings
+from semcached.settings import Settings, UpstreamApi
 
 __all__ = [
     "CACHE_HEADER",
     "FORWARDED_HEADERS",
+    "api_of",
     "build_upstream_client",
     "forward_headers",
     "open_sse",
@@ -35,6 +36,7 @@ __all__ = [
     "post_json",
     "refuse_cookies",
     "transport_failure",
+    "upstream_base",
     "upstream_response",
     "upstream_url",
 ]
@@ -71,18 +73,36 @@ def refuse_cookies(client: httpx.AsyncClient) -> None:
     client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 
 
+def api_of(path: str) -> UpstreamApi:
+    """Which provider API an upstream ``path`` belongs to: ``/openai/...`` is Azure OpenAI's,
+    ``/messages...`` Anthropic's, everything else OpenAI's."""
+    if path.startswith("/openai/"):
+        return "azure"
+    if path == "/messages" or path.startswith(("/messages/", "/messages?")):
+        return "anthropic"
+    return "openai"
+
+
+def upstream_base(settings: Settings, path: str) -> str | None:
+    """The base URL configured for ``path``'s API (``upstream_urls``, else ``upstream_url``)."""
+    return settings.upstream_urls.get(api_of(path)) or settings.upstream_url
+
+
 def upstream_url(settings: Settings, path: str) -> str:
     """The upstream URL for ``path`` (``/chat/completions``); 503 when none is configured."""
-    if not settings.upstream_url:
+    base = upstream_base(settings, path)
+    if not base:
+        api = api_of(path)
         raise ApiError(
             503,
             "upstream_not_configured",
-            "this request is not in the cache, and no upstream is configured to answer it",
+            f"this request is not in the cache, and no upstream is configured to answer it "
+            f"(the {api} API)",
             field=None,
-            fix="start the service with --upstream-url https://api.openai.com/v1 (or set "
-            "SEMCACHED_UPSTREAM_URL)",
+            fix=f"start the service with --upstream-url URL or --upstream {api}=URL (or set "
+            f'SEMCACHED_UPSTREAM_URL or SEMCACHED_UPSTREAM_URLS=\'{{"{api}": "URL"}}\')',
         )
-    return settings.upstream_url.rstrip("/") + path
+    return base.rstrip("/") + path
 
 
 def forward_headers(request: Request) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from semcached.errors import ConfigurationError
 from semcached.redaction import redact_url
 from semcached.service.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
-from semcached.settings import Settings
+from semcached.settings import Settings, UpstreamApi
 from semcached.settings_check import load_settings
 
 __all__ = ["bind_host", "hash_key_command", "serve"]
@@ -70,6 +70,15 @@ def bind_host(
     "(default: SEMCACHED_UPSTREAM_URL).",
 )
 @click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="API=URL",
+    help="A base URL for one API, overriding --upstream-url for it (repeatable): "
+    "anthropic=https://api.anthropic.com/v1, azure=https://RESOURCE.openai.azure.com, "
+    "openai=... (SEMCACHED_UPSTREAM_URLS).",
+)
+@click.option(
     "--redis-url",
     default=None,
     help="Put the exact layer on Redis, e.g. redis://127.0.0.1:6379/0 (SEMCACHED_REDIS_URL).",
@@ -119,6 +128,7 @@ def serve(
     host: str | None,
     port: int | None,
     upstream_url: str | None,
+    upstreams: tuple[str, ...],
     redis_url: str | None,
     chroma_url: str | None,
     echo_upstream: bool,
@@ -162,6 +172,11 @@ def serve(
                 param_hint="--upstream-url",
             )
         settings = settings.model_copy(update={"upstream_url": upstream_url})
+    if upstreams:
+        if echo_upstream:
+            raise click.UsageError("give either --upstream or --echo-upstream, not both")
+        per_api = {**settings.upstream_urls, **_parse_upstreams(upstreams)}
+        settings = settings.model_copy(update={"upstream_urls": per_api})
     listen, warning = bind_host(
         host or settings.service.host,
         has_keys=bool(settings.api_keys),
@@ -185,7 +200,7 @@ def serve(
     )
     click.echo(
         f"semcached serving on http://{shown}:{listen_port}  (docs: /docs)\n"
-        f"  upstream: {_describe_upstream(settings.upstream_url, echo_upstream)}\n"
+        f"  upstream: {_describe_upstream(settings, echo_upstream)}\n"
         f"  auth:     {keys}\n"
         f"  exact:    {'Redis' if settings.redis_url else 'in-process'};  "
         f"vectors: {vectors}",
@@ -235,6 +250,8 @@ def _export_for_workers(
     ):
         if value:
             os.environ[name] = value
+    if settings.upstream_urls and not echo_upstream:
+        os.environ["SEMCACHED_UPSTREAM_URLS"] = json.dumps(settings.upstream_urls)
     os.environ["SEMCACHED_SERVE_ECHO"] = "1" if echo_upstream else ""
     os.environ["SEMCACHED_SERVE_LOG"] = f"{log_level}:{log_format}"
 
@@ -251,7 +268,33 @@ def hash_key_command(key: str, namespace: str) -> None:
     click.echo(f"SEMCACHED_API_KEYS='{json.dumps({digest: namespace})}'", err=True)
 
 
-def _describe_upstream(url: str | None, echo: bool) -> str:
+_APIS: tuple[UpstreamApi, ...] = ("openai", "anthropic", "azure")
+
+
+def _parse_upstreams(values: tuple[str, ...]) -> dict[UpstreamApi, str]:
+    """``API=URL`` options as a map; a clear error naming the option for a bad one."""
+    parsed: dict[UpstreamApi, str] = {}
+    for value in values:
+        api, sep, url = value.partition("=")
+        api = api.strip().lower()
+        if not sep or api not in _APIS:
+            raise click.BadParameter(
+                f"expected API=URL with API one of {', '.join(_APIS)}, got {value!r}",
+                param_hint="--upstream",
+            )
+        if not url.startswith(("http://", "https://")):
+            raise click.BadParameter(
+                f"expected an http(s) base URL for {api}, got {url!r}", param_hint="--upstream"
+            )
+        parsed[api] = url
+    return parsed
+
+
+def _describe_upstream(settings: Settings, echo: bool) -> str:
     if echo:
         return "built-in echo (answers repeat the question; use --upstream-url for a real model)"
-    return redact_url(url) if url else "none (misses answer 503; use --upstream-url)"
+    url = settings.upstream_url
+    shown = redact_url(url) if url else "none (misses answer 503; use --upstream-url)"
+    for api, base in sorted(settings.upstream_urls.items()):
+        shown += f"; {api}: {redact_url(base)}"
+    return shown

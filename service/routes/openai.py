@@ -56,6 +56,7 @@ from semcached.service.upstream import (
     forward_headers,
     open_sse,
     post_json,
+    upstream_base,
     upstream_response,
     upstream_url,
 )
@@ -204,7 +205,7 @@ async def serve_cached(
     check_prompt(canon, max_chars=settings.service.max_prompt_chars)
     if request.url.query:  # e.g. Azure's api-version: the upstream gets it as sent
         path = f"{path}?{request.url.query}"
-    url = upstream_url(settings, path) if settings.upstream_url else ""
+    url = upstream_url(settings, path) if upstream_base(settings, path) else ""
     headers = forward_headers(request)
     client = request.app.state.upstream
     upstream_seen: dict[str, str] = {}  # the upstream's request id and rate limits, on a miss

@@ -58,7 +58,10 @@ async def readyz(request: Request) -> JSONResponse:
     strict = settings.service.strict_readiness
     state = "ready" if not down else ("not_ready" if strict else "degraded")
     body: dict[str, Any] = Readiness(
-        status=state, backends=backends, upstream=_without_credentials(settings.upstream_url)
+        status=state,
+        backends=backends,
+        upstream=_without_credentials(settings.upstream_url),
+        upstreams={api: _without_credentials(url) for api, url in settings.upstream_urls.items()},
     ).model_dump()
     if not down:
         return JSONResponse(body)

@@ -1,0 +1,78 @@
+"""One sidecar in front of two providers: ``upstream_urls`` sends each API's misses and relayed
+calls to its own base URL (Anthropic's to one fake provider, OpenAI's to another), with the
+real SDKs; bad ``--upstream`` values are refused with the option named."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import openai
+import pytest
+from click.testing import CliRunner
+
+from semcached.service.app import create_app
+from semcached.service.cli.main import main
+from tests.servicekit import Service, service_settings
+from tests.upstream import serving, upstream_server
+
+pytestmark = [pytest.mark.model, pytest.mark.redis]
+
+
+def test_each_api_goes_to_its_own_upstream(service: Service, ns: str) -> None:
+    with (
+        upstream_server() as (openai_side, openai_url),
+        upstream_server() as (
+            anthropic_side,
+            anthropic_url,
+        ),
+    ):
+        settings = service_settings(openai_url, upstream_urls={"anthropic": anthropic_url})
+        with serving(create_app(settings, cache=service.cache)) as sidecar:
+            headers = {"X-Semcached-Namespace": ns}
+            chat = openai.OpenAI(
+                base_url=f"{sidecar.url}/v1", api_key="sk-o", max_retries=0,
+                default_headers=headers,
+            ).chat.completions.create(
+                model="test-model", temperature=0,
+                messages=[{"role": "user", "content": "Where do upstream calls go?"}],
+            )  # fmt: skip
+            message = anthropic.Anthropic(
+                base_url=sidecar.url, api_key="sk-a", max_retries=0, default_headers=headers
+            ).messages.create(
+                model="claude-test", max_tokens=16,
+                messages=[{"role": "user", "content": "Where do Anthropic calls go?"}],
+            )  # fmt: skip
+            models = openai.OpenAI(
+                base_url=f"{sidecar.url}/v1", api_key="sk-o", max_retries=0
+            ).models.with_raw_response.list()
+            counted = httpx.post(
+                f"{sidecar.url}/v1/messages/count_tokens",
+                json={"model": "claude-test", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"x-api-key": "sk-a", "anthropic-version": "2023-06-01"},
+            )
+        assert chat.choices[0].message.content == "answer #1 to: Where do upstream calls go?"
+        assert message.content[0].type == "text"
+        assert [c.body["messages"][0]["content"] for c in openai_side.calls] == [
+            "Where do upstream calls go?"
+        ]
+        assert [c.body["messages"][0]["content"] for c in anthropic_side.calls] == [
+            "Where do Anthropic calls go?"
+        ]
+        assert models.http_response.status_code == 200  # relayed to the OpenAI side
+        assert [r["path"] for r in openai_side.relayed] == ["models"]
+        assert counted.status_code == 201  # the fake provider's answer, relayed as is
+        assert [r["path"] for r in anthropic_side.relayed] == ["messages/count_tokens"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("anthropic", "expected API=URL with API one of openai, anthropic, azure"),
+        ("gemini=https://x", "expected API=URL with API one of openai, anthropic, azure"),
+        ("anthropic=api.anthropic.com", "expected an http(s) base URL for anthropic"),
+    ],
+)
+def test_a_bad_upstream_option_is_refused_naming_it(value: str, message: str) -> None:
+    result = CliRunner().invoke(main, ["serve", "--upstream", value])
+    assert result.exit_code == 2
+    assert "--upstream" in result.output and message in result.output
