@@ -62,7 +62,11 @@ def test_the_proxy_balances_exactly_the_compose_replicas() -> None:
 def test_the_image_installs_cpu_torch_first_and_runs_without_it_as_non_root() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     torch_at = dockerfile.index('pip install "torch==${TORCH_VERSION}" --index-url')
-    assert torch_at < dockerfile.index("RUN pip install /src") < dockerfile.index("RUN semcached export")
+    assert (
+        torch_at
+        < dockerfile.index("RUN pip install /src")
+        < dockerfile.index("RUN semcached export")
+    )
     runtime = dockerfile[dockerfile.rindex("FROM ") :]
     assert "pip uninstall" not in runtime and "COPY --from=prune /opt/venv" in runtime
     assert re.search(r"^USER (?!root)\S+", runtime, re.M)
