@@ -51,6 +51,7 @@ from semcached.service.errors import (
     in_dialect,
     install_error_handlers,
 )
+from semcached.service.json_response import FastJSONResponse
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.openapi_errors import ERROR_RESPONSES
 from semcached.settings import Settings
@@ -126,6 +127,7 @@ def create_app(
         docs_url=None,  # served below from the package's own assets, not a CDN
         redoc_url=None,
         responses=ERROR_RESPONSES,  # every operation documents the error shape
+        default_response_class=FastJSONResponse,
     )
     _offline_docs(app)
     app.state.settings = settings

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import xxhash
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from semcached import jsonio
@@ -30,6 +30,7 @@ from semcached.errors import UpstreamError
 from semcached.service.auth import NAMESPACE_HEADER, Caller, get_caller, namespace_header
 from semcached.service.cache_controls import ControlHeaders, control_headers, read_controls
 from semcached.service.errors import ApiError
+from semcached.service.json_response import FastJSONResponse
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.openapi_errors import documented_errors
 from semcached.service.upstream import (
@@ -186,7 +187,7 @@ async def embeddings(
         "model": served_model or body.model,
         "usage": usage,
     }
-    return JSONResponse(
+    return FastJSONResponse(
         reply,
         headers={
             CACHE_HEADER: kind,

@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from semcached.engine.acache import AsyncSemanticCache
@@ -47,6 +47,7 @@ from semcached.service.cache_controls import (
     read_controls,
 )
 from semcached.service.errors import error_body
+from semcached.service.json_response import FastJSONResponse
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.routes.passthrough import relay
 from semcached.service.sse import OPENAI_STREAM, StreamDialect
@@ -290,10 +291,10 @@ async def serve_cached(
         metrics.record_tokens_saved(
             result.source, result.response, namespace=namespace, model=model
         )
-        return JSONResponse(result.response, headers=_hit_headers(result.lookup))
+        return FastJSONResponse(result.response, headers=_hit_headers(result.lookup))
     outcome = _outcome(result.source, skip_lookup, result.lookup)
     metrics.count_response(outcome, namespace=namespace, model=model, endpoint=endpoint)
-    return JSONResponse(
+    return FastJSONResponse(
         result.response,
         headers={
             **upstream_seen,
