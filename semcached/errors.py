@@ -161,6 +161,7 @@ class UpstreamError(ProviderError):
         reason: str,
         headers: Mapping[str, str] | None = None,
         done: bool = False,
+        own: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -168,6 +169,7 @@ class UpstreamError(ProviderError):
         self.reason = reason
         self.headers = dict(headers or {})
         self.done = done
+        self.own = own
 
 
 class ApiError(SemcachedError):

@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from semcached.errors import UpstreamError
-from semcached.service.errors import ApiError, error_body
+from semcached.service.errors import ApiError, error_body, in_dialect
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.sse import DONE, OPENAI_STREAM, SSEParser, StreamDialect
 from semcached.settings import Settings, UpstreamApi
@@ -109,10 +109,15 @@ def forward_headers(request: Request) -> dict[str, str]:
     return {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
 
 
-def upstream_response(exc: UpstreamError) -> Response:
-    """The caller's answer to an upstream failure: the upstream's own status and body."""
+def upstream_response(exc: UpstreamError, path: str) -> Response:
+    """The caller's answer to an upstream failure: the upstream's own status and body, or
+    semcached's error (unreachable, timeout, unreadable answer) in the dialect of the route
+    at ``path`` (OpenAI's SDK fields, or Anthropic's shape on /v1/messages)."""
+    body = exc.body
+    if exc.own and body:
+        body = json.dumps(in_dialect(path, exc.status, json.loads(body))).encode()
     return Response(
-        exc.body,
+        body,
         status_code=exc.status,
         media_type="application/json",
         headers={**exc.headers, CACHE_HEADER: "miss"},
@@ -130,7 +135,9 @@ def transport_failure(exc: httpx.HTTPError) -> UpstreamError:
         message,
         fix="check SEMCACHED_UPSTREAM_URL and the provider's status, then retry",
     )
-    return UpstreamError(message, status=status, body=json.dumps(body).encode(), reason=reason)
+    return UpstreamError(
+        message, status=status, body=json.dumps(body).encode(), reason=reason, own=True
+    )
 
 
 def passed_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -151,7 +158,8 @@ def _http_failure(
         parsed = json.loads(body)
     except ValueError:
         parsed = None
-    if not (isinstance(parsed, dict) and "error" in parsed):
+    own = not (isinstance(parsed, dict) and "error" in parsed)
+    if own:
         text = body[:200].decode("utf-8", "replace")
         body = json.dumps(
             error_body(
@@ -166,6 +174,7 @@ def _http_failure(
         body=body,
         reason=f"http_{status}",
         headers=headers,
+        own=own,
     )
 
 
@@ -205,7 +214,11 @@ async def post_json(
             fix="check that SEMCACHED_UPSTREAM_URL is an OpenAI-compatible base URL (.../v1)",
         )
         raise UpstreamError(
-            "upstream answered non-JSON", status=502, body=json.dumps(body).encode(), reason="bad"
+            "upstream answered non-JSON",
+            status=502,
+            body=json.dumps(body).encode(),
+            reason="bad",
+            own=True,
         ) from exc
     metrics.upstream_requests.labels(outcome="ok").inc()
     if seen is not None:
@@ -262,7 +275,9 @@ async def open_sse(
             log.warning("upstream stream cut after %d events: %s", len(recording.events), exc)
             message = f"the upstream stream was cut after {len(recording.events)} events: {exc}"
             body = json.dumps(error_body("upstream_stream_cut", message)).encode()
-            raise UpstreamError(message, status=502, body=body, reason="stream_cut") from exc
+            raise UpstreamError(
+                message, status=502, body=body, reason="stream_cut", own=True
+            ) from exc
     finally:
         await reply.aclose()
     if not recording.complete:

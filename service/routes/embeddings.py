@@ -162,7 +162,7 @@ async def embeddings(
             metrics.count_response(
                 "upstream_error", namespace=namespace, model=body.model, endpoint="embeddings"
             )
-            return upstream_response(exc)
+            return upstream_response(exc, request.url.path)
         fresh = _fresh_vectors(answer, len(todo))
         served_model = answer.get("model", served_model) if isinstance(answer, dict) else None
         usage = answer.get("usage") or usage

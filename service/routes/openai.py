@@ -252,7 +252,7 @@ async def serve_cached(
                 metrics.count_response(
                     "upstream_error", namespace=namespace, model=model, endpoint=endpoint
                 )
-                return upstream_response(exc)
+                return upstream_response(exc, request.url.path)
             first, ended = None, exc  # an empty stream that is not stored
         outcome = _outcome(streamed.source, skip_lookup, streamed.lookup)
         metrics.count_response(outcome, namespace=namespace, model=model, endpoint=endpoint)
@@ -285,7 +285,7 @@ async def serve_cached(
         metrics.count_response(
             "upstream_error", namespace=namespace, model=model, endpoint=endpoint
         )
-        return upstream_response(exc)
+        return upstream_response(exc, request.url.path)
     if result.cached:
         metrics.count_response(result.source, namespace=namespace, model=model, endpoint=endpoint)
         metrics.record_tokens_saved(

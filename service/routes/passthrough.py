@@ -15,6 +15,7 @@ never stored or logged.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -24,7 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.routing import compile_path
 
 from semcached.service.auth import get_caller
-from semcached.service.errors import OWN_PREFIXES, ApiError
+from semcached.service.errors import OWN_PREFIXES, ApiError, in_dialect
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.upstream import CACHE_HEADER, transport_failure, upstream_url
 
@@ -124,9 +125,10 @@ async def forward_as_is(request: Request, path: str) -> Response:
         metrics.upstream_requests.labels(outcome="error").inc()
         failure = transport_failure(exc)
         metrics.upstream_errors.labels(reason=failure.reason).inc()
+        shaped = in_dialect(full, failure.status, json.loads(failure.body))
         return Response(
-            failure.body, status_code=failure.status, media_type="application/json",
-            headers={CACHE_HEADER: "bypass"},
+            json.dumps(shaped).encode(), status_code=failure.status,
+            media_type="application/json", headers={CACHE_HEADER: "bypass"},
         )  # fmt: skip
     metrics.upstream_requests.labels(outcome="ok" if reply.status_code < 400 else "error").inc()
     metrics.passthrough_requests.labels(method=request.method).inc()

@@ -10,8 +10,10 @@ import anthropic
 import httpx
 import pytest
 
-from tests.servicekit import Service
-from tests.upstream import Upstream
+from semcached.service.app import create_app
+from tests.servers import free_port
+from tests.servicekit import Service, service_settings
+from tests.upstream import Upstream, serving
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
 
@@ -112,3 +114,18 @@ def test_the_async_sdk(service: Service, ns: str, upstream: Upstream) -> None:
 
     first, second = asyncio.run(go())
     assert first == second and upstream.count == 1
+
+
+def test_an_unreachable_upstream_is_a_502_in_anthropic_shape(service: Service, ns: str) -> None:
+    dead = service_settings(f"http://127.0.0.1:{free_port()}/v1")
+    with serving(create_app(dead, cache=service.cache)) as server:
+        client = anthropic.Anthropic(
+            base_url=server.url, api_key="sk-ant-test", max_retries=0,
+            default_headers={"X-Semcached-Namespace": ns},
+        )  # fmt: skip
+        with pytest.raises(anthropic.APIStatusError) as raised:
+            client.messages.create(**_ask("Is anyone there?"))  # type: ignore[arg-type]
+    assert raised.value.status_code == 502
+    body = raised.value.response.json()
+    assert body["type"] == "error" and body["error"]["code"] == "upstream_unreachable"
+    assert "could not be reached" in body["error"]["message"]

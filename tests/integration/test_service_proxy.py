@@ -151,6 +151,58 @@ def test_upstream_error_is_returned_and_never_cached(
     assert upstream.count == 2
 
 
+def test_a_rate_limited_upstream_is_relayed_with_its_retry_after_and_never_cached(
+    service: Service, ns: str, upstream: Upstream
+) -> None:
+    """429 from the provider: the SDK sees the provider's own 429 (and would back off by its
+    Retry-After); nothing is stored, so the retry reaches the provider."""
+    client = openai.OpenAI(
+        base_url=service.base_url, api_key="sk-test", max_retries=0,
+        default_headers={"X-Semcached-Namespace": ns},
+    )  # fmt: skip
+    upstream.fail_next("status", 429)
+    question = "How many requests may I send per minute?"
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(
+            model="test-model", temperature=0, messages=[{"role": "user", "content": question}]
+        )
+    assert raised.value.response.headers["retry-after"] == "7"
+    assert raised.value.response.headers["x-semcached-cache"] == "miss"
+    answer = client.chat.completions.with_raw_response.create(
+        model="test-model", temperature=0, messages=[{"role": "user", "content": question}]
+    )
+    assert answer.headers["x-semcached-cache"] == "miss" and upstream.count == 2
+
+
+def test_a_slow_upstream_is_a_504_after_the_timeout_and_nothing_is_stored(
+    service: Service, ns: str, upstream: Upstream
+) -> None:
+    """An upstream that does not answer within SEMCACHED_SERVICE__UPSTREAM_TIMEOUT_S: a JSON
+    504 in OpenAI's error shape, no entry stored, and the service answers the next call."""
+    settings = service_settings(service.settings.upstream_url)
+    settings = settings.model_copy(
+        update={"service": settings.service.model_copy(update={"upstream_timeout_s": 0.5})}
+    )
+    question = "Why is the provider so slow today?"
+    gate = upstream.hold()
+    try:
+        with serving(create_app(settings, cache=service.cache)) as server:
+            headers = {"X-Semcached-Namespace": ns}
+            slow = httpx.post(f"{server.url}/v1/chat/completions", json=chat(question),
+                              headers=headers, timeout=30)  # fmt: skip
+            gate.set()
+            upstream.gate = None
+            assert slow.status_code == 504, slow.text
+            error = slow.json()["error"]
+            assert error["type"] == "upstream_timeout" and error["code"] == "upstream_timeout"
+            again = httpx.post(f"{server.url}/v1/chat/completions", json=chat(question),
+                               headers=headers, timeout=30)  # fmt: skip
+            assert again.status_code == 200 and again.headers["x-semcached-cache"] == "miss"
+    finally:
+        gate.set()
+        upstream.gate = None
+
+
 @pytest.mark.parametrize("failure", ["cut", "error_event"])
 def test_failed_stream_is_never_stored(
     http: httpx.Client, upstream: Upstream, failure: str
