@@ -33,7 +33,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -62,31 +62,14 @@ class PendingWrite:
     vector: NDArray[np.float32]
 
     def record(self) -> dict[str, Any]:
-        e = self.entry
-        return {
-            "id": e.id,
-            "namespace": e.namespace,
-            "scope": e.scope_key,
-            "model": e.model,
-            "text": e.text,
-            "response": e.response_json,
-            "created_at": e.created_at,
-            "expires_at": e.expires_at,
-            "vector": base64.b64encode(np.asarray(self.vector, dtype="<f4").tobytes()).decode(),
-        }
+        """The journal's line for this write: the entry's fields and the vector (base64)."""
+        vector = np.asarray(self.vector, dtype="<f4").tobytes()
+        return {**asdict(self.entry), "vector": base64.b64encode(vector).decode()}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> PendingWrite:
-        entry = CacheEntry(
-            id=str(record["id"]),
-            namespace=str(record["namespace"]),
-            scope_key=str(record["scope"]),
-            model=str(record["model"]),
-            text=str(record["text"]),
-            response_json=str(record["response"]),
-            created_at=float(record["created_at"]),
-            expires_at=None if record["expires_at"] is None else float(record["expires_at"]),
-        )
+        """The write a journal line holds (``KeyError``/``TypeError`` for a bad one)."""
+        entry = CacheEntry(**{f.name: record[f.name] for f in fields(CacheEntry)})
         vector = np.frombuffer(base64.b64decode(record["vector"]), dtype="<f4").astype(np.float32)
         return cls(entry, vector)
 
