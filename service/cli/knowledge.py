@@ -244,7 +244,8 @@ def eval_search(
     """Measure search on a BEIR folder: nDCG@10, recall@100 and query latency per mode."""
     from tqdm import tqdm
 
-    from semcached.embeddings import SentenceTransformerEmbedder
+    from semcached import factory
+    from semcached.embeddings import CachedEmbedder
     from semcached.index.knowledge.base import KnowledgeBase
     from semcached.index.knowledge.beir import evaluate, load_beir
     from semcached.index.knowledge.chroma import ChromaKnowledgeStore
@@ -264,11 +265,10 @@ def eval_search(
         data_dir = Path(temporary.name)
     try:
         data = load_beir(folder, split)
-        options = settings.embedding
-        # No text-to-vector cache: repeated queries across modes must pay for their embedding.
-        embedder = SentenceTransformerEmbedder(
-            options.model_path, device=options.device, batch_size=options.batch_size
-        )
+        # The configured backend (ONNX Runtime by default, as the service runs it), without
+        # the text-to-vector cache: repeated queries across modes must pay for their embedding.
+        built = factory.build_embedder(settings)
+        embedder = built.inner if isinstance(built, CachedEmbedder) else built
         kb = KnowledgeBase(
             embedder=embedder,
             store=ChromaKnowledgeStore(path=data_dir / "chroma"),
