@@ -58,8 +58,10 @@ imports: tree
 pytest: install
 	$(PY) -m pytest -q
 
+# The benchmark suite, quick form (about 8 minutes): one JSON file. The full one:
+# .venv/bin/python benchmarks/suite.py --out /tmp/semcached-bench.json --data ../shared/data
 bench: install
-	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/suite.py --quick --out build/bench.json
 
 clean:
 	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
