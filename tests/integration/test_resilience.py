@@ -130,3 +130,39 @@ def test_a_hung_chroma_server_costs_a_bounded_wait_and_the_exact_layer_still_ans
             assert cache.get_or_call(ask(PASSWORD), provider).source == "exact"
         finally:
             os.kill(CHROMA_PIDS[url], signal.SIGCONT)
+
+
+def test_a_hung_redis_costs_its_timeout_and_the_cache_still_answers(
+    embedder: Embedder, redis_process: RedisProcess, chroma_backend: ChromaBackend
+) -> None:
+    """SIGSTOP of Redis: every exact-store command gives up at its timeout, calls succeed
+    (stored answers still come from the vector index), and after SIGCONT the exact layer
+    serves again."""
+    import signal
+
+    store = RedisExactStore(
+        redis_process.url, key_prefix="resilience-hung", timeout_s=0.2, retry_after_s=0.2
+    )
+    cache = SemanticCache(embedder=embedder, exact_store=store, vector_backend=chroma_backend)
+    provider = Provider()
+    assert cache.get_or_call(ask(PASSWORD), provider).source == "provider"
+    assert redis_process.process is not None
+    redis_process.process.send_signal(signal.SIGSTOP)
+    try:
+        results = [
+            cache.get_or_call(ask(q), provider)
+            for q in (PASSWORD, "How can I reset my password?", "Where is my invoice?")
+        ]
+        assert [r.source for r in results] == ["exact", "semantic", "provider"]
+        assert all("exact_store" in r.lookup.failed_backends for r in results)
+        assert cache.stats.counters()["errors.exact_store"] >= 1
+    finally:
+        redis_process.process.send_signal(signal.SIGCONT)
+    time.sleep(0.3)  # past retry_after_s
+    cache.store(ask("Is Redis awake?"), {"answer": "yes"})
+    raw = store.get("default", cache.canonicalize(ask("Is Redis awake?")).exact_key)
+    assert raw is not None  # written to Redis itself, not only to the vector index
+    before = cache.stats.counters()["errors.exact_store"]
+    assert cache.get_or_call(ask("Is Redis awake?"), provider).source == "exact"
+    assert cache.stats.counters()["errors.exact_store"] == before
+    store.close()
