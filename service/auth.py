@@ -50,10 +50,10 @@ NAMESPACE_HEADER = "X-Semcached-Namespace"
 
 
 def namespace_header(namespace: str) -> str:
-    """``namespace`` as a response header value: as is when it is printable ASCII, else
-    percent-encoded UTF-8 (HTTP headers carry Latin-1 at most; a namespace from ``?namespace=``
-    may hold any character)."""
-    if namespace.isascii() and namespace.isprintable():
+    """``namespace`` as a response header value: as is when it is printable ASCII without a
+    ``%``, else percent-encoded UTF-8 (HTTP headers carry Latin-1 at most; a namespace from
+    ``?namespace=`` may hold any character), so that it always decodes back unambiguously."""
+    if namespace.isascii() and namespace.isprintable() and "%" not in namespace:
         return namespace
     return quote(namespace.encode("utf-8", "surrogatepass"), safe="")
 

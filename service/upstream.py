@@ -83,16 +83,17 @@ def api_of(path: str) -> UpstreamApi:
     return "openai"
 
 
-def upstream_base(settings: Settings, path: str) -> str | None:
-    """The base URL configured for ``path``'s API (``upstream_urls``, else ``upstream_url``)."""
-    return settings.upstream_urls.get(api_of(path)) or settings.upstream_url
+def upstream_base(settings: Settings, path: str, api: UpstreamApi | None = None) -> str | None:
+    """The base URL configured for ``path``'s API (or ``api``, when the caller knows it):
+    ``upstream_urls``, else ``upstream_url``."""
+    return settings.upstream_urls.get(api or api_of(path)) or settings.upstream_url
 
 
-def upstream_url(settings: Settings, path: str) -> str:
+def upstream_url(settings: Settings, path: str, api: UpstreamApi | None = None) -> str:
     """The upstream URL for ``path`` (``/chat/completions``); 503 when none is configured."""
-    base = upstream_base(settings, path)
+    base = upstream_base(settings, path, api)
     if not base:
-        api = api_of(path)
+        api = api or api_of(path)
         raise ApiError(
             503,
             "upstream_not_configured",
@@ -133,7 +134,8 @@ def transport_failure(exc: httpx.HTTPError) -> UpstreamError:
     body = error_body(
         f"upstream_{reason}",
         message,
-        fix="check SEMCACHED_UPSTREAM_URL and the provider's status, then retry",
+        fix="check the upstream URL configured for this API (SEMCACHED_UPSTREAM_URL, or its "
+        "entry in SEMCACHED_UPSTREAM_URLS) and the provider's status, then retry",
     )
     return UpstreamError(
         message, status=status, body=json.dumps(body).encode(), reason=reason, own=True

@@ -88,9 +88,11 @@ class Deadlines:
     write: float = 30.0
 
 
-_POOL_SIZES = {"exact": 8, "embed": 4, "vector": 4, "decide": 2, "write": 4}
+# "admin": deletes, invalidation, sweeps and counts, which wait for queued vector writes:
+# never in the pool that stores a miss's answer or relays a stream.
+_POOL_SIZES = {"exact": 8, "embed": 4, "vector": 4, "decide": 2, "write": 4, "admin": 2}
 _BACKEND = {"exact": "exact_store", "embed": "embedder", "vector": "vector_index",
-            "decide": "verifier", "write": "vector_index"}  # fmt: skip
+            "decide": "verifier", "write": "vector_index", "admin": "vector_index"}  # fmt: skip
 
 
 class AsyncSemanticCache:
@@ -371,7 +373,7 @@ class AsyncSemanticCache:
         return not isinstance(outcome, Failure)
 
     async def delete(self, entry_id: str, *, namespace: str | None = None) -> None:
-        await self._required("write", self.sync.delete, entry_id, namespace=namespace)
+        await self._required("admin", self.sync.delete, entry_id, namespace=namespace)
 
     async def feedback(
         self,
@@ -383,7 +385,7 @@ class AsyncSemanticCache:
     ) -> FeedbackResult:
         """Report whether a served entry was right (see :meth:`SemanticCache.feedback`)."""
         result: FeedbackResult = await self._required(
-            "write",
+            "admin",
             self.sync.feedback,
             entry_id,
             correct=correct,
@@ -393,14 +395,14 @@ class AsyncSemanticCache:
         return result
 
     async def invalidate(self, namespace: str | None = None) -> None:
-        await self._required("write", self.sync.invalidate, namespace)
+        await self._required("admin", self.sync.invalidate, namespace)
 
     async def sweep(self, namespace: str | None = None) -> int:
-        removed: int = await self._required("write", self.sync.sweep, namespace)
+        removed: int = await self._required("admin", self.sync.sweep, namespace)
         return removed
 
     async def count(self, namespace: str | None = None) -> int:
-        found: int = await self._required("vector", self.sync.count, namespace)
+        found: int = await self._required("admin", self.sync.count, namespace)
         return found
 
     async def _required(self, pool: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -75,10 +75,11 @@ class SemanticCache:
 
     ``clock`` (epoch seconds) dates entries and expires them; tests pass a fake one.
 
-    ``write_behind``: a stored answer's vector entry is journaled under
-    ``<data_dir>/journal`` and written to the vector index by a background thread
-    (:mod:`semcached.engine.write_behind` says what is promised); on by default when the cache
-    is built from settings (``SEMCACHED_WRITE_BEHIND__ENABLED``), off for explicit backends
+    ``write_behind``: a stored answer's vector entry is written to the vector index by a
+    background thread (:mod:`semcached.engine.write_behind` says what is promised), journaled
+    under ``<data_dir>/journal`` when the index is the configured one (or under
+    ``SEMCACHED_WRITE_BEHIND__JOURNAL_DIR`` when that is set); on by default when the cache is
+    built from settings (``SEMCACHED_WRITE_BEHIND__ENABLED``), off for explicit backends
     alone. ``close()`` writes what is still queued.
 
     Example::
@@ -168,14 +169,20 @@ class SemanticCache:
         # Settings given: their write-behind (on by default); explicit backends alone: off.
         behind = cfg.write_behind if cfg else WriteBehindOptions(enabled=False)
         if write_behind if write_behind is not None else behind.enabled:
+            # Journaled when the index is the configured one (a cache on an index of its own,
+            # a tool's or a test's, must not adopt the service's journal) or a root is named.
             journal = None
             if cfg is not None and not isinstance(backend, MemoryVectorBackend):
-                journal = behind.journal_dir or cfg.data_dir / "journal"
+                if behind.journal_dir is not None:
+                    journal = behind.journal_dir
+                elif vector_backend is None:
+                    journal = cfg.data_dir / "journal"
             self.semantic.write_behind(
                 WriteBehind(
                     self.semantic.put_now,
                     journal_dir=journal,
                     stats=self.stats,
+                    model_id=self.embedder.model_id,
                     fsync=behind.fsync,
                     max_pending=behind.max_pending,
                     max_delay_s=behind.max_delay_ms / 1000,
@@ -494,8 +501,10 @@ class SemanticCache:
     def delete(self, entry_id: str, *, namespace: str | None = None) -> None:
         """Forget one entry (its id is the request's exact key) in both layers."""
         ns = namespace or self.namespace
-        self.exact_store.delete(ns, entry_id)
+        # The vector entry first (after the queued writes): deleting the exact copy first
+        # would let a lookup meanwhile find the vector entry and copy it back.
         self.semantic.delete(ns, [entry_id])
+        self.exact_store.delete(ns, entry_id)
 
     def feedback(
         self,
@@ -538,8 +547,8 @@ class SemanticCache:
     def invalidate(self, namespace: str | None = None) -> None:
         """Forget every entry of a namespace, in both layers."""
         ns = namespace or self.namespace
+        self.semantic.clear(ns)  # first, as in delete()
         self.exact_store.clear(ns)
-        self.semantic.clear(ns)
 
     def sweep(self, namespace: str | None = None) -> int:
         """Delete expired vector entries of a namespace now; returns how many."""

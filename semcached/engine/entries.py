@@ -52,6 +52,7 @@ log = logging.getLogger("semcached.engine.entries")
 # Far-future expiry for entries without a TTL: one float comparison filters every entry.
 NO_EXPIRY = 1e15
 ENTRY_VERSION = 1
+_MAX_EXTRA = 64  # neighbours asked beyond what the search needs, for queued rewrites
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,9 @@ class QueuedWrites(Protocol):
 
     def submit(self, entry: CacheEntry, vector: NDArray[np.float32]) -> bool: ...
 
-    def nearest(self, namespace: str, query: NDArray[np.float32]) -> list[Neighbor]: ...
+    def nearest(
+        self, namespace: str, scope_key: str, query: NDArray[np.float32], k: int, now: float
+    ) -> tuple[list[Neighbor], set[str]]: ...
 
     def flush(self, timeout_s: float = 30.0) -> None: ...
 
@@ -99,15 +102,14 @@ def _alive(neighbor: Neighbor, now: float) -> bool:
 
 
 def _merged(
-    found: list[Neighbor], queued: list[Neighbor], scope_key: str, now: float, k: int
+    found: list[Neighbor], queued: list[Neighbor], queued_ids: set[str], k: int
 ) -> list[Neighbor]:
-    """The ``k`` nearest of the index's neighbours and the live queued entries of the scope;
-    a queued entry replaces the index's copy of the same id (it is the newer write)."""
-    if not queued:
-        return found
-    mine = [n for n in queued if n.metadata.get("scope") == scope_key and _alive(n, now)]
-    ids = {n.id for n in mine}
-    merged = mine + [n for n in found if n.id not in ids]
+    """The ``k`` nearest of the index's live neighbours of the scope and the queued ones; an
+    index copy of any queued id is dropped (the queued write is newer, whatever its scope or
+    expiry)."""
+    if not queued_ids:
+        return found[:k]
+    merged = queued + [n for n in found if n.id not in queued_ids]
     merged.sort(key=lambda n: n.similarity, reverse=True)
     return merged[:k]
 
@@ -185,19 +187,29 @@ class SemanticStore:
         """
         index = self.index(namespace)
         now = self._clock()
-        wide = max(self.overfetch * k, 16)
+        # The queue first: an entry written to the index meanwhile is then in the query's
+        # answer, never in neither.
+        queued: list[Neighbor] = []
+        queued_ids: set[str] = set()
+        if self.behind is not None:
+            queued, queued_ids = self.behind.nearest(namespace, scope_key, vector, k, now)
+        # Index copies of queued ids are dropped below: ask for that many more (bounded: with
+        # thousands queued while the index is down, the query must stay a small one).
+        extra = min(len(queued_ids), _MAX_EXTRA)
+        wide = max(self.overfetch * k, 16) + extra
         nearest = index.query(vector, wide, None)
-        live = [n for n in nearest if n.metadata.get("scope") == scope_key and _alive(n, now)]
+        live = [
+            n
+            for n in nearest
+            if n.metadata.get("scope") == scope_key and _alive(n, now) and n.id not in queued_ids
+        ]
         if len(live) >= k or len(nearest) < wide:
-            neighbors = live[:k]
+            neighbors = live
         else:
             self.filtered_queries += 1
             where = {"$and": [{"scope": {"$eq": scope_key}}, {"expires_at": {"$gt": now}}]}
-            neighbors = index.query(vector, k, where)
-        if self.behind is not None:
-            neighbors = _merged(
-                neighbors, self.behind.nearest(namespace, vector), scope_key, now, k
-            )
+            neighbors = index.query(vector, k + extra, where)
+        neighbors = _merged(neighbors, queued, queued_ids, k)
         candidates = []
         for n in neighbors:
             raw = n.metadata.get("response")

@@ -46,10 +46,11 @@ from semcached.errors import BackendError
 from semcached.index.vector.base import Neighbor
 from semcached.index.vector.journal import WriteJournal
 
-__all__ = ["PendingWrite", "WriteBehind"]
+__all__ = ["RECORD_VERSION", "PendingWrite", "WriteBehind"]
 
 log = logging.getLogger("semcached.engine.write_behind")
 
+RECORD_VERSION = 1
 _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 5.0
 
@@ -60,15 +61,25 @@ class PendingWrite:
 
     entry: CacheEntry
     vector: NDArray[np.float32]
+    segment: int = -1  # the journal segment holding it (-1: no journal)
 
-    def record(self) -> dict[str, Any]:
-        """The journal's line for this write: the entry's fields and the vector (base64)."""
+    def record(self, embedder: str) -> dict[str, Any]:
+        """The journal's line for this write: the entry's fields, the embedding model that
+        made the vector, and the vector (base64)."""
         vector = np.asarray(self.vector, dtype="<f4").tobytes()
-        return {**asdict(self.entry), "vector": base64.b64encode(vector).decode()}
+        return {
+            "v": RECORD_VERSION,
+            "embedder": embedder,
+            **asdict(self.entry),
+            "vector": base64.b64encode(vector).decode(),
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> PendingWrite:
-        """The write a journal line holds (``KeyError``/``TypeError`` for a bad one)."""
+        """The write a journal line holds (``KeyError``/``TypeError``/``ValueError`` for a
+        bad one)."""
+        if record.get("v") != RECORD_VERSION:
+            raise ValueError(f"journal record version {record.get('v')!r}, expected 1")
         entry = CacheEntry(**{f.name: record[f.name] for f in fields(CacheEntry)})
         vector = np.frombuffer(base64.b64decode(record["vector"]), dtype="<f4").astype(np.float32)
         return cls(entry, vector)
@@ -81,7 +92,9 @@ class WriteBehind:
     """The queue, the journal and the writer thread of one :class:`SemanticStore`.
 
     ``write_batch(entries, vectors)`` writes entries of one namespace to the index (and returns
-    how many it evicted); it is called from the writer thread only.
+    how many it evicted); it is called from the writer thread only. ``model_id`` names the
+    embedding model: journal records of another model (a process that died before the model
+    was changed) are left for a process of that model, never written into this one's index.
     """
 
     def __init__(
@@ -90,6 +103,7 @@ class WriteBehind:
         *,
         journal_dir: Path | None,
         stats: CacheStats,
+        model_id: str = "",
         fsync: bool = False,
         max_pending: int = 10_000,
         max_batch: int = 512,
@@ -99,6 +113,7 @@ class WriteBehind:
             raise ValueError("max_pending and max_batch must be at least 1, max_delay_s >= 0")
         self._write_batch = write_batch
         self._stats = stats
+        self.model_id = model_id
         self.max_pending = max_pending
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
@@ -110,9 +125,11 @@ class WriteBehind:
         self._in_flight: list[PendingWrite] = []  # taken, being written
         # namespace -> id -> write: what lookups search besides the index
         self._pending: dict[str, dict[str, PendingWrite]] = {}
+        self._dim: int | None = None
         self._submitted = 0
         self._written = 0
-        self._closed = False
+        self._closing = False  # close() began: no new submissions
+        self._closed = False  # the writer stops once the queue is empty
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="semcached-writer", daemon=True)
         self._thread.start()
@@ -124,42 +141,64 @@ class WriteBehind:
 
     def submit(self, entry: CacheEntry, vector: NDArray[np.float32]) -> bool:
         """Journal and queue one entry; ``False`` (not stored) when the queue is full."""
-        write = PendingWrite(entry, np.asarray(vector, dtype=np.float32).reshape(-1))
+        flat = np.asarray(vector, dtype=np.float32).reshape(-1)
         with self._lock:
-            if self._closed:
-                raise BackendError("vector_index", "the cache is closed")
+            if self._closing:
+                raise BackendError("vector_index", "the cache is closing")
+            if self._dim is not None and flat.shape[0] != self._dim:
+                raise BackendError(
+                    "vector_index",
+                    f"a {flat.shape[0]}-dimensional vector among {self._dim}-dimensional ones",
+                )
             if len(self._queue) + len(self._in_flight) >= self.max_pending:
                 self._stats.incr("write_behind.dropped")
                 return False
+            write = PendingWrite(entry, flat)
             if self.journal is not None:
-                self.journal.append([write.record()])
+                segment = self.journal.append([write.record(self.model_id)])
+                write = PendingWrite(entry, flat, segment)
+            self._dim = flat.shape[0]
             self._enqueue(write)
         return True
 
-    def pending(self, namespace: str) -> list[PendingWrite]:
-        """The namespace's entries that lookups must see and the index may not have yet."""
+    def nearest(
+        self, namespace: str, scope_key: str, query: NDArray[np.float32], k: int, now: float
+    ) -> tuple[list[Neighbor], set[str]]:
+        """The ``k`` queued entries of the scope nearest ``query`` that are alive at ``now``
+        (cosine similarity), and the ids of every queued entry of the namespace (whose older
+        copies in the index they replace)."""
         with self._lock:
             found = self._pending.get(namespace)
-            return list(found.values()) if found else []
-
-    def nearest(self, namespace: str, query: NDArray[np.float32]) -> list[Neighbor]:
-        """The namespace's pending entries as neighbours of ``query`` (cosine similarity)."""
-        writes = self.pending(namespace)
-        if not writes:
-            return []
-        matrix = np.stack([w.vector for w in writes])
+            writes = list(found.values()) if found else []
+        ids = {w.entry.id for w in writes}
+        mine = [
+            w
+            for w in writes
+            if w.entry.scope_key == scope_key
+            and (w.entry.expires_at is None or w.entry.expires_at > now)
+        ]
+        if not mine:
+            return [], ids
+        matrix = np.stack([w.vector for w in mine])
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         norms = np.linalg.norm(matrix, axis=1) * (float(np.linalg.norm(q)) or 1.0)
         sims = (matrix @ q) / np.where(norms == 0, 1.0, norms)
+        order = np.argsort(-sims)[:k] if len(mine) > k else np.argsort(-sims)
         return [
             Neighbor(
-                id=w.entry.id,
-                similarity=float(max(-1.0, min(1.0, s))),
-                metadata=w.entry.metadata(),
-                document=w.entry.text,
+                id=mine[i].entry.id,
+                similarity=float(max(-1.0, min(1.0, sims[i]))),
+                metadata=mine[i].entry.metadata(),
+                document=mine[i].entry.text,
             )
-            for w, s in zip(writes, sims, strict=True)
-        ]
+            for i in order
+        ], ids
+
+    def pending(self, namespace: str) -> list[PendingWrite]:
+        """The namespace's entries that the index may not have yet."""
+        with self._lock:
+            found = self._pending.get(namespace)
+            return list(found.values()) if found else []
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every entry submitted before this call is in the index; raises
@@ -188,23 +227,24 @@ class WriteBehind:
             return len(self._queue) + len(self._in_flight)
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Write what is queued (within ``timeout_s``), stop the writer, close the journal;
-        what could not be written stays journaled for the next start."""
+        """Refuse new writes, write what is queued (within ``timeout_s``), stop the writer,
+        close the journal; what could not be written stays journaled for the next start."""
         with self._lock:
-            if self._closed:
+            if self._closing:
                 return
-        drained = True
+            self._closing = True
         try:
             self.flush(timeout_s)
         except BackendError as exc:
-            drained = False
             log.warning("closing with writes still queued (kept in the journal): %s", exc)
         with self._lock:
             self._closed = True
             self._changed.notify_all()
         self._thread.join(timeout=1.0)  # a writer stuck in a hung index is a daemon
+        with self._lock:
+            unwritten = self._written < self._submitted
         if self.journal is not None:
-            self.journal.close(keep=not drained)
+            self.journal.close(keep=unwritten or self.journal.outstanding > 0)
         _open.discard(self)
 
     # -- the writer thread --------------------------------------------------------------------
@@ -215,7 +255,7 @@ class WriteBehind:
         self._submitted += 1
         self._changed.notify_all()
 
-    def _take(self) -> tuple[list[PendingWrite], int | None] | None:
+    def _take(self) -> list[PendingWrite] | None:
         with self._lock:
             while not self._queue and not self._closed:
                 self._changed.wait()
@@ -232,18 +272,16 @@ class WriteBehind:
                 return None  # closed and drained
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             self._in_flight = batch
-            # Rotate only when the whole queue was taken: the closed segment then holds
-            # exactly the batch and older, already written, records.
-            segment = self.journal.rotate() if self.journal and not self._queue else None
-            return batch, segment
+            if self.journal is not None:
+                self.journal.rotate()  # a segment then never outgrows what is outstanding
+            return batch
 
     def _run(self) -> None:
-        delay = _RETRY_FIRST_S
         while True:
-            taken = self._take()
-            if taken is None:
+            batch = self._take()
+            if batch is None:
                 return
-            batch, segment = taken
+            delay = _RETRY_FIRST_S
             while True:
                 try:
                     evicted = self._write(batch)
@@ -252,20 +290,19 @@ class WriteBehind:
                     self._stats.incr("write_behind.retries")
                     log.warning("vector write of %d entries failed, retrying: %s", len(batch), exc)
                     with self._lock:
-                        if self._closed:
+                        # only closing cuts the wait short (new submissions must not)
+                        if self._changed.wait_for(lambda: self._closed, timeout=delay):
                             return  # closing without the index: the journal keeps them
-                        self._changed.wait(delay)
                     delay = min(_RETRY_MAX_S, delay * 2)
                     continue
-                delay = _RETRY_FIRST_S
                 self.last_error = None
                 break
             if evicted:
                 self._stats.incr("evictions", evicted)
             self._stats.incr("write_behind.batches")
             self._stats.incr("write_behind.written", len(batch))
-            if segment is not None and self.journal is not None:
-                self.journal.discard(segment)
+            if self.journal is not None:
+                self.journal.written(w.segment for w in batch)
             with self._lock:
                 self._in_flight = []
                 for write in batch:
@@ -292,22 +329,38 @@ class WriteBehind:
         return evicted
 
     def _adopt_orphans(self) -> None:
-        """Journal again, and queue, what processes that died left unwritten."""
+        """Journal again, and queue, what processes that died left unwritten (of this
+        embedding model; another model's records stay for a process of that model)."""
         assert self.journal is not None
         for orphan in self.journal.orphans():
-            writes = []
+            writes: list[tuple[dict[str, Any], PendingWrite]] = []
+            foreign = 0
             for record in orphan.records():
+                if record.get("embedder") != self.model_id:
+                    foreign += 1
+                    continue
                 try:
-                    writes.append(PendingWrite.from_record(record))
+                    writes.append((record, PendingWrite.from_record(record)))
                 except (KeyError, TypeError, ValueError) as exc:
                     log.warning("skipping a bad journal record in %s: %s", orphan.path, exc)
             with self._lock:
-                for start in range(0, len(writes), 1024):
-                    chunk = writes[start : start + 1024]
-                    self.journal.append([w.record() for w in chunk])
-                    for write in chunk:
-                        self._enqueue(write)
-            orphan.delete()
+                for record, write in writes:
+                    if self._dim is not None and write.vector.shape[0] != self._dim:
+                        log.warning("skipping a journal record of another dimension")
+                        continue
+                    segment = self.journal.append([record])
+                    self._dim = write.vector.shape[0]
+                    self._enqueue(PendingWrite(write.entry, write.vector, segment))
+            if foreign:
+                log.warning(
+                    "%d journaled writes in %s are of another embedding model; left for a "
+                    "process of that model",
+                    foreign,
+                    orphan.path,
+                )
+                orphan.release()
+            else:
+                orphan.delete()
             if writes:
                 self._stats.incr("write_behind.replayed", len(writes))
                 log.info("replaying %d journaled vector writes from %s", len(writes), orphan.path)

@@ -28,6 +28,7 @@ from semcached.service.auth import get_caller
 from semcached.service.errors import OWN_PREFIXES, ApiError, in_dialect
 from semcached.service.metrics import ServiceMetrics
 from semcached.service.upstream import CACHE_HEADER, transport_failure, upstream_url
+from semcached.settings import UpstreamApi
 
 __all__ = ["forward_as_is", "relay", "router"]
 
@@ -110,7 +111,10 @@ async def forward_as_is(request: Request, path: str) -> Response:
     full = request.url.path
     metrics: ServiceMetrics = request.app.state.metrics
     client: httpx.AsyncClient = request.app.state.upstream
-    url = upstream_url(request.app.state.settings, path)
+    # Anthropic's SDK also calls paths that are not /messages (/v1/models, /v1/files...):
+    # its anthropic-version header says whose API a relayed call is.
+    api: UpstreamApi | None = "anthropic" if "anthropic-version" in request.headers else None
+    url = upstream_url(request.app.state.settings, path, api)
     body = await request.body()
     outgoing = client.build_request(
         request.method,

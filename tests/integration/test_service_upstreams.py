@@ -45,6 +45,10 @@ def test_each_api_goes_to_its_own_upstream(service: Service, ns: str) -> None:
             models = openai.OpenAI(
                 base_url=f"{sidecar.url}/v1", api_key="sk-o", max_retries=0
             ).models.with_raw_response.list()
+            anthropic_models = httpx.get(  # what anthropic's SDK sends for models.list()
+                f"{sidecar.url}/v1/models",
+                headers={"x-api-key": "sk-a", "anthropic-version": "2023-06-01"},
+            )
             counted = httpx.post(
                 f"{sidecar.url}/v1/messages/count_tokens",
                 json={"model": "claude-test", "messages": [{"role": "user", "content": "hi"}]},
@@ -61,7 +65,10 @@ def test_each_api_goes_to_its_own_upstream(service: Service, ns: str) -> None:
         assert models.http_response.status_code == 200  # relayed to the OpenAI side
         assert [r["path"] for r in openai_side.relayed] == ["models"]
         assert counted.status_code == 201  # the fake provider's answer, relayed as is
-        assert [r["path"] for r in anthropic_side.relayed] == ["messages/count_tokens"]
+        assert anthropic_models.status_code == 200
+        # the Anthropic SDK's own calls go to Anthropic whatever their path (its key too)
+        assert [r["path"] for r in anthropic_side.relayed] == ["models", "messages/count_tokens"]
+        assert "sk-a" not in str([r["headers"] for r in openai_side.relayed])
 
 
 @pytest.mark.parametrize(

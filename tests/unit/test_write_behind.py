@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from semcached.engine.entries import CacheEntry, SemanticStore
 from semcached.engine.stats import CacheStats
-from semcached.engine.write_behind import PendingWrite, WriteBehind
+from semcached.engine.write_behind import RECORD_VERSION, PendingWrite, WriteBehind
 from semcached.errors import BackendError
 from semcached.index.vector.journal import WriteJournal
 from semcached.index.vector.memory import MemoryVectorBackend
@@ -188,7 +188,9 @@ def test_the_same_id_twice_in_a_batch_keeps_the_later_write() -> None:
 
 def test_records_round_trip_through_the_journal_format() -> None:
     write = PendingWrite(entry(3, expired=True), unit_vectors(1)[0])
-    back = PendingWrite.from_record(write.record())
+    record = write.record("minilm")
+    assert record["v"] == RECORD_VERSION and record["embedder"] == "minilm"
+    back = PendingWrite.from_record(record)
     assert back.entry == write.entry
     assert np.array_equal(back.vector, write.vector)
 
@@ -201,29 +203,141 @@ def test_segments_are_discarded_once_written_and_the_directory_on_close(tmp_path
     assert [p.name for p in directory.glob("*.jsonl")] == ["000000000000.jsonl"]
     gate.open.set()
     store.settle()
-    deadline = time.monotonic() + 5
-    while list(directory.glob("*.jsonl")) and time.monotonic() < deadline:
-        time.sleep(0.01)  # the segment goes right after the batch is counted written
-    assert list(directory.glob("*.jsonl")) == []
+    assert list(directory.glob("*.jsonl")) == []  # discarded before the write is counted
     store.close()
     assert not directory.exists()
 
 
-def test_a_live_journal_is_never_adopted_and_a_torn_line_is_skipped(tmp_path: Path) -> None:
+def journaled_ids(directory: Path) -> list[str]:
+    return [
+        str(orjson.loads(line)["id"])
+        for segment in sorted(directory.glob("*.jsonl"))
+        for line in segment.read_bytes().splitlines()
+        if line
+    ]
+
+
+def test_partial_batches_keep_exactly_the_unwritten_records_on_disk(tmp_path: Path) -> None:
+    """Batches smaller than the queue: after each written batch the segments on disk still
+    hold every write not yet in the index; once all are written, nothing is left (so a delete,
+    which waits for the queue, is never undone by a replay)."""
+    store = SemanticStore(MemoryVectorBackend(), model_id="m", clock=lambda: NOW)
+    allowed = threading.Semaphore(0)
+
+    def write(entries: list[CacheEntry], vectors: NDArray[np.float32]) -> int:
+        allowed.acquire()
+        return store.put_now(entries, vectors)
+
+    behind = WriteBehind(write, journal_dir=tmp_path, stats=CacheStats(), max_batch=3)
+    store.write_behind(behind)
+    vectors = unit_vectors(10)
+    for i in range(10):
+        store.put(entry(i), vectors[i])
+    assert behind.journal is not None
+    directory = behind.journal.path
+    assert sorted(journaled_ids(directory)) == sorted(f"e{i}" for i in range(10))
+    for _ in range(3):
+        before = len(index_ids(store))
+        allowed.release()  # one more batch (the first may hold only e0: taken at once)
+        deadline = time.monotonic() + 10
+        while len(index_ids(store)) == before and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(index_ids(store)) > before
+        unwritten = {f"e{i}" for i in range(10)} - index_ids(store)
+        assert unwritten <= set(journaled_ids(directory))
+    for _ in range(2):
+        allowed.release()
+    store.settle()
+    assert journaled_ids(directory) == []
+    store.close()
+
+
+def test_only_journal_directories_are_adopted_and_a_torn_line_is_skipped(tmp_path: Path) -> None:
     live = WriteJournal(tmp_path)
-    live.append([PendingWrite(entry(1), unit_vectors(1)[0]).record()])
-    dead = tmp_path / "dead"
+    live.append([PendingWrite(entry(1), unit_vectors(1)[0]).record("m")])
+    (tmp_path / "chroma").mkdir()  # the journal root may hold other things: never touched
+    (tmp_path / "chroma" / "chroma.sqlite3").write_text("data")
+    dead = tmp_path / ("d" * 32)
     dead.mkdir()
-    record = PendingWrite(entry(2), unit_vectors(1)[0]).record()
+    (dead / "lock").touch()
+    record = PendingWrite(entry(2), unit_vectors(1)[0]).record("m")
     (dead / "000000000000.jsonl").write_bytes(orjson.dumps(record) + b"\n" + b'{"id": "e3", "na')
     other = WriteJournal(tmp_path)
     orphans = other.orphans()
-    assert [o.path.name for o in orphans] == ["dead"]
+    assert [o.path.name for o in orphans] == ["d" * 32]
     assert [r["id"] for r in orphans[0].records()] == ["e2"]
     for orphan in orphans:
         orphan.delete()
     live.close(keep=False)
     other.close(keep=False)
+    assert (tmp_path / "chroma" / "chroma.sqlite3").read_text() == "data"
+
+
+def test_another_embedding_models_records_are_left_for_it(tmp_path: Path) -> None:
+    dead = tmp_path / ("a" * 32)
+    dead.mkdir()
+    (dead / "lock").touch()
+    other_model = PendingWrite(entry(1), unit_vectors(1, seed=1)[0]).record("other-model")
+    mine = PendingWrite(entry(2), unit_vectors(1, seed=2)[0]).record("m")
+    (dead / "000000000000.jsonl").write_bytes(orjson.dumps(other_model) + b"\n")
+    (dead / "000000000001.jsonl").write_bytes(orjson.dumps(mine) + b"\n")
+    store = SemanticStore(MemoryVectorBackend(), model_id="m", clock=lambda: NOW)
+    store.write_behind(
+        WriteBehind(store.put_now, journal_dir=tmp_path, stats=CacheStats(), model_id="m")
+    )
+    store.settle()
+    assert index_ids(store) == {"e2"}  # never the other model's vector in this index
+    assert (dead / "000000000000.jsonl").exists()  # still there for a process of that model
+    store.close()
+
+
+def test_a_queued_rewrite_replaces_the_index_copy_whatever_its_scope_or_expiry() -> None:
+    store, gate = gated_store()
+    vectors = unit_vectors(3)
+    store.put_now([entry(0)], vectors[0].reshape(1, -1))  # in the index: near the query
+    store.put_now([entry(1)], vectors[1].reshape(1, -1))
+    store.put(entry(0, expired=True), vectors[0])  # its newer version has expired
+    found = store.search("ns", "s", vectors[0], k=2)
+    assert [c.id for c in found] == ["e1"]  # the index's older e0 is not served
+    store.put(entry(1, scope="other"), vectors[1])  # a rewrite into another scope
+    assert store.search("ns", "s", vectors[0], k=2) == []
+    gate.open.set()
+    store.close()
+
+
+def test_closing_refuses_new_writes_and_keeps_what_it_could_not_write(tmp_path: Path) -> None:
+    store, gate = gated_store(tmp_path)
+    store.put(entry(0), unit_vectors(1)[0])
+    assert isinstance(store.behind, WriteBehind) and store.behind.journal is not None
+    directory = store.behind.journal.path
+    store.behind.close(timeout_s=0.2)  # the index never answers: the write stays journaled
+    with pytest.raises(BackendError, match="closing"):
+        store.put(entry(1), unit_vectors(1)[0])
+    assert journaled_ids(directory) == ["e0"]
+    gate.open.set()
+
+
+def test_retries_back_off_whatever_else_is_submitted() -> None:
+    store = SemanticStore(MemoryVectorBackend(), model_id="m", clock=lambda: NOW)
+    down = threading.Event()
+    down.set()
+
+    def failing(entries: list[CacheEntry], vectors: NDArray[np.float32]) -> int:
+        if down.is_set():
+            raise RuntimeError("index down")
+        return store.put_now(entries, vectors)
+
+    stats = CacheStats()
+    store.write_behind(WriteBehind(failing, journal_dir=None, stats=stats))
+    vectors = unit_vectors(200)
+    for i in range(200):  # each submission notifies the writer: it must not retry for each
+        store.put(entry(i), vectors[i])
+    retries = stats.counters().get("write_behind.retries", 0)
+    assert retries < 50, f"{retries} retries for 200 submissions"
+    down.clear()
+    store.settle()
+    assert len(index_ids(store)) == 200
+    store.close()
 
 
 CHILD = """
@@ -249,7 +363,7 @@ hung.wait()
 
 def test_acknowledged_writes_survive_sigkill_and_are_replayed(tmp_path: Path) -> None:
     """A process whose index hangs acknowledges writes and is killed mid-burst; the next
-    process on the same journal root writes every acknowledged one, and only once."""
+    process on the same journal root writes every acknowledged one."""
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tmp_path)],
         stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
