@@ -58,7 +58,7 @@ imports: tree
 pytest: install
 	$(PY) -m pytest -q
 
-# The benchmark suite, quick form (about 8 minutes): one JSON file. The full one:
+# The benchmark suite, quick form (about 3 minutes): one JSON file. The full one (~15 minutes):
 # .venv/bin/python benchmarks/suite.py --out /tmp/semcached-bench.json --data ../shared/data
 bench: install
 	$(PY) benchmarks/suite.py --quick --out build/bench.json

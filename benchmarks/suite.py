@@ -2,8 +2,8 @@
 into one JSON file (each one's command, exit status, wall time and output, parsed as JSON
 where the benchmark writes JSON).
 
-    .venv/bin/python benchmarks/suite.py --out /tmp/semcached-bench.json            # ~25 min
-    .venv/bin/python benchmarks/suite.py --quick --out /tmp/semcached-bench.json    # ~8 min
+    .venv/bin/python benchmarks/suite.py --out /tmp/semcached-bench.json            # ~15 min
+    .venv/bin/python benchmarks/suite.py --quick --out /tmp/semcached-bench.json    # ~3 min
     .venv/bin/python benchmarks/suite.py --only latency http --data ../shared/data
 
 Run on a quiet machine: the benchmarks run one at a time, each reports medians and ratios
@@ -70,7 +70,7 @@ def parsed(output: str, scratch_file: Path | None) -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="where the JSON goes")
-    parser.add_argument("--quick", action="store_true", help="smaller runs (about 8 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about 3 minutes)")
     parser.add_argument("--data", type=Path, help="the shared evaluation data (optional)")
     parser.add_argument("--only", nargs="+", help="run only these benchmarks")
     args = parser.parse_args()
