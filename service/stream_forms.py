@@ -18,6 +18,7 @@ call gets the answer, or the recording assembled into one. Per API (``endpoint``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["assemble", "synthesize"]
@@ -44,85 +45,98 @@ def assemble(endpoint: str, events: list[Any]) -> dict[str, Any] | None:
             return None
 
 
-def _chat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    first = chunks[0]
+def _choices(
+    chunks: list[dict[str, Any]],
+    new: Callable[[int], dict[str, Any]],
+    merge: Callable[[dict[str, Any], dict[str, Any]], None],
+) -> tuple[list[dict[str, Any]], Any]:
+    """Fold an OpenAI stream's chunks into its choices (by index, ``merge`` adding each part
+    to its choice) and the last usage seen."""
     choices: dict[int, dict[str, Any]] = {}
     usage = None
     for chunk in chunks:
         usage = chunk.get("usage") or usage
         for part in chunk.get("choices") or ():
             index = int(part.get("index", 0))
-            choice = choices.setdefault(
-                index,
-                {
-                    "index": index,
-                    "message": {"role": "assistant", "content": None},
-                    "finish_reason": None,
-                    "logprobs": None,
-                },
-            )
-            delta = part.get("delta") or {}
-            message = choice["message"]
-            if delta.get("role"):
-                message["role"] = delta["role"]
-            for key in ("content", "refusal"):
-                if delta.get(key) is not None:
-                    message[key] = (message.get(key) or "") + delta[key]
-            for call in delta.get("tool_calls") or ():
-                calls = message.setdefault("tool_calls", [])
-                at = int(call.get("index", len(calls)))
-                while len(calls) <= at:
-                    calls.append(
-                        {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-                    )
-                target = calls[at]
-                if call.get("id"):
-                    target["id"] = call["id"]
-                function = call.get("function") or {}
-                if function.get("name"):
-                    target["function"]["name"] += function["name"]
-                if function.get("arguments"):
-                    target["function"]["arguments"] += function["arguments"]
+            choice = choices.setdefault(index, new(index))
+            merge(choice, part)
             if part.get("finish_reason"):
                 choice["finish_reason"] = part["finish_reason"]
+    return [choices[i] for i in sorted(choices)], usage
+
+
+def _answer(
+    first: dict[str, Any],
+    kind: str,
+    choices: list[dict[str, Any]],
+    usage: Any,
+    *,
+    fingerprint: bool = False,
+) -> dict[str, Any]:
     answer = {
         "id": first.get("id"),
-        "object": "chat.completion",
+        "object": kind,
         "created": first.get("created"),
         "model": first.get("model"),
-        "choices": [choices[i] for i in sorted(choices)],
+        "choices": choices,
     }
-    if first.get("system_fingerprint"):
+    if fingerprint and first.get("system_fingerprint"):
         answer["system_fingerprint"] = first["system_fingerprint"]
     if usage is not None:
         answer["usage"] = usage
     return answer
 
 
-def _completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    first = chunks[0]
-    choices: dict[int, dict[str, Any]] = {}
-    usage = None
-    for chunk in chunks:
-        usage = chunk.get("usage") or usage
-        for part in chunk.get("choices") or ():
-            index = int(part.get("index", 0))
-            choice = choices.setdefault(
-                index, {"index": index, "text": "", "finish_reason": None, "logprobs": None}
+def _merge_delta(choice: dict[str, Any], part: dict[str, Any]) -> None:
+    """A chat chunk's ``delta`` added to its choice's message (text, refusal, tool calls)."""
+    delta = part.get("delta") or {}
+    message = choice["message"]
+    if delta.get("role"):
+        message["role"] = delta["role"]
+    for key in ("content", "refusal"):
+        if delta.get(key) is not None:
+            message[key] = (message.get(key) or "") + delta[key]
+    for call in delta.get("tool_calls") or ():
+        calls = message.setdefault("tool_calls", [])
+        at = int(call.get("index", len(calls)))
+        while len(calls) <= at:
+            calls.append(
+                {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
             )
-            choice["text"] += part.get("text") or ""
-            if part.get("finish_reason"):
-                choice["finish_reason"] = part["finish_reason"]
-    answer = {
-        "id": first.get("id"),
-        "object": "text_completion",
-        "created": first.get("created"),
-        "model": first.get("model"),
-        "choices": [choices[i] for i in sorted(choices)],
-    }
-    if usage is not None:
-        answer["usage"] = usage
-    return answer
+        target = calls[at]
+        if call.get("id"):
+            target["id"] = call["id"]
+        function = call.get("function") or {}
+        if function.get("name"):
+            target["function"]["name"] += function["name"]
+        if function.get("arguments"):
+            target["function"]["arguments"] += function["arguments"]
+
+
+def _chat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    choices, usage = _choices(
+        chunks,
+        lambda index: {
+            "index": index,
+            "message": {"role": "assistant", "content": None},
+            "finish_reason": None,
+            "logprobs": None,
+        },
+        _merge_delta,
+    )
+    return _answer(chunks[0], "chat.completion", choices, usage, fingerprint=True)
+
+
+def _completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    def merge(choice: dict[str, Any], part: dict[str, Any]) -> None:
+        choice["text"] += part.get("text") or ""
+
+    choices, usage = _choices(
+        chunks,
+        lambda index: {"index": index, "text": "", "finish_reason": None, "logprobs": None},
+        merge,
+    )
+    return _answer(chunks[0], "text_completion", choices, usage)
 
 
 def _message(events: list[dict[str, Any]]) -> dict[str, Any] | None:
