@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 import redis
 
@@ -121,6 +123,26 @@ def upstream(service: Service) -> Upstream:
 def ns(request: pytest.FixtureRequest) -> str:
     """A namespace of this test's own."""
     return "t-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[-50:]
+
+
+def openai_sdk(
+    url: str, ns: str | None = None, *, api_key: str = "sk-test", **kwargs: Any
+) -> openai.OpenAI:
+    """The openai SDK pointed at a sidecar (``url`` without ``/v1``), in namespace ``ns``."""
+    headers = {} if ns is None else {"X-Semcached-Namespace": ns}
+    return openai.OpenAI(
+        base_url=f"{url}/v1", api_key=api_key, max_retries=0, default_headers=headers, **kwargs
+    )
+
+
+def anthropic_sdk(
+    url: str, ns: str | None = None, *, api_key: str = "sk-ant-test"
+) -> anthropic.Anthropic:
+    """The anthropic SDK pointed at a sidecar, in namespace ``ns``."""
+    headers = {} if ns is None else {"X-Semcached-Namespace": ns}
+    return anthropic.Anthropic(
+        base_url=url, api_key=api_key, max_retries=0, default_headers=headers
+    )
 
 
 def chat(question: str, **params: Any) -> dict[str, Any]:

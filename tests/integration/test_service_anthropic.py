@@ -12,19 +12,12 @@ import pytest
 
 from semcached.service.app import create_app
 from tests.servers import free_port
-from tests.servicekit import Service, service_settings
+from tests.servicekit import Service, anthropic_sdk, service_settings
 from tests.upstream import Upstream, serving
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
 
 PASSWORD = "How do I reset my password?"
-
-
-def _client(service: Service, ns: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=service.url, api_key="sk-ant-test", max_retries=0,
-        default_headers={"X-Semcached-Namespace": ns},
-    )  # fmt: skip
 
 
 def _ask(text: str) -> dict[str, object]:
@@ -37,7 +30,7 @@ def _ask(text: str) -> dict[str, object]:
 
 
 def test_miss_exact_and_semantic_hits(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _client(service, ns)
+    client = anthropic_sdk(service.url, ns)
     kinds, texts = [], []
     for text in (PASSWORD, PASSWORD, "How can I reset my password?"):
         raw = client.messages.with_raw_response.create(**_ask(text))  # type: ignore[arg-type]
@@ -66,7 +59,7 @@ def test_miss_exact_and_semantic_hits(service: Service, ns: str, upstream: Upstr
 def test_streams_replay_in_anthropics_event_format(
     service: Service, ns: str, upstream: Upstream
 ) -> None:
-    client = _client(service, ns)
+    client = anthropic_sdk(service.url, ns)
     question = "Which plans include priority support?"
 
     def streamed() -> tuple[str, list[str]]:
@@ -89,7 +82,7 @@ def test_streams_replay_in_anthropics_event_format(
 
 
 def test_errors_are_in_anthropics_shape(service: Service, ns: str) -> None:
-    client = _client(service, ns)
+    client = anthropic_sdk(service.url, ns)
     with pytest.raises(anthropic.UnprocessableEntityError) as failure:
         client.messages.create(model="claude-test", max_tokens=0, messages=[])  # type: ignore[arg-type]
     body = failure.value.body
@@ -119,10 +112,7 @@ def test_the_async_sdk(service: Service, ns: str, upstream: Upstream) -> None:
 def test_an_unreachable_upstream_is_a_502_in_anthropic_shape(service: Service, ns: str) -> None:
     dead = service_settings(f"http://127.0.0.1:{free_port()}/v1")
     with serving(create_app(dead, cache=service.cache)) as server:
-        client = anthropic.Anthropic(
-            base_url=server.url, api_key="sk-ant-test", max_retries=0,
-            default_headers={"X-Semcached-Namespace": ns},
-        )  # fmt: skip
+        client = anthropic_sdk(server.url, ns)
         with pytest.raises(anthropic.APIStatusError) as raised:
             client.messages.create(**_ask("Is anyone there?"))  # type: ignore[arg-type]
     assert raised.value.status_code == 502

@@ -4,24 +4,16 @@ SDK against the fake upstream."""
 from __future__ import annotations
 
 import httpx
-import openai
 import pytest
 
-from tests.servicekit import Service, chat
+from tests.servicekit import Service, chat, openai_sdk
 from tests.upstream import Upstream
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
 
 
-def _client(service: Service, ns: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=service.base_url, api_key="sk-test", max_retries=0,
-        default_headers={"X-Semcached-Namespace": ns},
-    )  # fmt: skip
-
-
 def test_miss_exact_and_semantic_hits(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _client(service, ns)
+    client = openai_sdk(service.url, ns)
     kinds, texts = [], []
     for prompt in ("How do I reset my password?",) * 2 + ("How can I reset my password?",):
         raw = client.completions.with_raw_response.create(
@@ -34,7 +26,7 @@ def test_miss_exact_and_semantic_hits(service: Service, ns: str, upstream: Upstr
 
 
 def test_streams_are_recorded_and_replayed(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _client(service, ns)
+    client = openai_sdk(service.url, ns)
     prompt = "Write one line about tides."
 
     def streamed() -> str:
@@ -50,7 +42,7 @@ def test_a_completion_never_serves_a_chat_and_lists_pass_through(
     service: Service, ns: str, upstream: Upstream
 ) -> None:
     question = "What is the capital of Peru?"
-    client = _client(service, ns)
+    client = openai_sdk(service.url, ns)
     client.completions.create(model="test-model", prompt=question, temperature=0)
     reply = httpx.post(
         f"{service.url}/v1/chat/completions", json=chat(question),

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.servicekit import Service
+from tests.servicekit import Service, openai_sdk
 from tests.upstream import Upstream
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
@@ -22,17 +22,10 @@ def embedded(upstream: Upstream) -> list[object]:
     return upstream.embedded
 
 
-def _client(service: Service, ns: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=service.base_url, api_key="sk-test", max_retries=0,
-        default_headers={"X-Semcached-Namespace": ns},
-    )  # fmt: skip
-
-
 def test_a_batch_calls_the_upstream_only_for_inputs_not_cached(
     service: Service, ns: str, embedded: list[object]
 ) -> None:
-    client = _client(service, ns)
+    client = openai_sdk(service.url, ns)
     first = client.embeddings.create(model="emb-small", input=["alpha", "beta"])
     assert embedded == ["alpha", "beta"]
     raw = client.embeddings.with_raw_response.create(

@@ -17,7 +17,7 @@ from semcached.engine.cache import SemanticCache
 from semcached.index import ChromaBackend, MemoryExactStore
 from semcached.service.app import create_app
 from tests.servers import free_port
-from tests.servicekit import Service, chat, service_settings
+from tests.servicekit import Service, chat, openai_sdk, service_settings
 from tests.upstream import Upstream, serving
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
@@ -33,14 +33,8 @@ def http(service: Service, ns: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def sdk(service: Service, ns: str, **kwargs: object) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=service.base_url,
-        api_key="sk-test-key",
-        default_headers={"X-Semcached-Namespace": ns},
-        max_retries=0,
-        **kwargs,  # type: ignore[arg-type]
-    )
+def sdk(service: Service, ns: str, **kwargs: Any) -> openai.OpenAI:
+    return openai_sdk(service.url, ns, api_key="sk-test-key", **kwargs)
 
 
 def test_miss_then_exact_then_semantic_hit_with_one_upstream_call(
@@ -156,10 +150,7 @@ def test_a_rate_limited_upstream_is_relayed_with_its_retry_after_and_never_cache
 ) -> None:
     """429 from the provider: the SDK sees the provider's own 429 (and would back off by its
     Retry-After); nothing is stored, so the retry reaches the provider."""
-    client = openai.OpenAI(
-        base_url=service.base_url, api_key="sk-test", max_retries=0,
-        default_headers={"X-Semcached-Namespace": ns},
-    )  # fmt: skip
+    client = sdk(service, ns)
     upstream.fail_next("status", 429)
     question = "How many requests may I send per minute?"
     with pytest.raises(openai.RateLimitError) as raised:
@@ -460,12 +451,7 @@ def test_echo_upstream_answers_misses_like_a_provider(service: Service, ns: str)
         service_settings(ECHO_URL), cache=service.cache, upstream_transport=echo_transport()
     )
     with serving(app) as server:
-        client = openai.OpenAI(
-            base_url=f"{server.url}/v1",
-            api_key="unused",
-            default_headers={"X-Semcached-Namespace": ns},
-            max_retries=0,
-        )
+        client = openai_sdk(server.url, ns, api_key="unused")
         kinds, texts = [], []
         for question in (PASSWORD, PASSWORD, PARAPHRASE):
             raw = client.chat.completions.with_raw_response.create(

@@ -3,26 +3,18 @@ passed through when it depends on OpenAI's server-side state."""
 
 from __future__ import annotations
 
-import openai
 import pytest
 
-from tests.servicekit import Service
+from tests.servicekit import Service, openai_sdk
 from tests.upstream import Upstream
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
 
 
-def _client(service: Service, ns: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=service.base_url, api_key="sk-test", max_retries=0,
-        default_headers={"X-Semcached-Namespace": ns},
-    )  # fmt: skip
-
-
 def test_stateless_requests_hit_exactly_and_semantically(
     service: Service, ns: str, upstream: Upstream
 ) -> None:
-    client = _client(service, ns)
+    client = openai_sdk(service.url, ns)
     kinds, texts = [], []
     for text in ("How do I reset my password?",) * 2 + ("How can I reset my password?",):
         raw = client.responses.with_raw_response.create(
@@ -37,7 +29,7 @@ def test_stateless_requests_hit_exactly_and_semantically(
 def test_server_side_state_is_never_served_from_the_cache(
     service: Service, ns: str, upstream: Upstream
 ) -> None:
-    client = _client(service, ns)
+    client = openai_sdk(service.url, ns)
     for kwargs in ({}, {"store": True}, {"store": False, "previous_response_id": "resp_0"}):
         for _ in range(2):
             raw = client.responses.with_raw_response.create(
@@ -50,7 +42,7 @@ def test_server_side_state_is_never_served_from_the_cache(
 def test_streams_replay_in_the_responses_event_format(
     service: Service, ns: str, upstream: Upstream
 ) -> None:
-    client = _client(service, ns)
+    client = openai_sdk(service.url, ns)
 
     def streamed() -> tuple[str, list[str]]:
         events = list(

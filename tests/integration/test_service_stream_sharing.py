@@ -3,41 +3,20 @@ a recorded stream is assembled into the API's answer, a stored answer becomes it
 
 from __future__ import annotations
 
-import anthropic
-import openai
 import pytest
 
-from tests.servicekit import Service
+from tests.servicekit import Service, anthropic_sdk, chat, openai_sdk
 from tests.upstream import Upstream
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
 
 
-def _openai(service: Service, ns: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=service.base_url, api_key="sk-test", max_retries=0,
-        default_headers={"X-Semcached-Namespace": ns},
-    )  # fmt: skip
-
-
-def _anthropic(service: Service, ns: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=service.url, api_key="sk-ant", max_retries=0,
-        default_headers={"X-Semcached-Namespace": ns},
-    )  # fmt: skip
-
-
-def _chat(question: str) -> dict[str, object]:
-    return {"model": "test-model", "temperature": 0,
-            "messages": [{"role": "user", "content": question}]}  # fmt: skip
-
-
 def test_chat_stream_then_plain_then_stream(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _openai(service, ns)
+    client = openai_sdk(service.url, ns)
     question = "Which regions do you deliver to?"
-    parts = client.chat.completions.create(**_chat(question), stream=True)  # type: ignore[call-overload]
+    parts = client.chat.completions.create(**chat(question), stream=True)  # type: ignore[call-overload]
     streamed = "".join(c.choices[0].delta.content or "" for c in parts if c.choices)
-    raw = client.chat.completions.with_raw_response.create(**_chat(question))  # type: ignore[call-overload]
+    raw = client.chat.completions.with_raw_response.create(**chat(question))  # type: ignore[call-overload]
     assert raw.headers["x-semcached-cache"] == "exact"
     plain = raw.parse()
     assert plain.choices[0].message.content == streamed
@@ -46,17 +25,17 @@ def test_chat_stream_then_plain_then_stream(service: Service, ns: str, upstream:
 
 
 def test_chat_plain_then_stream(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _openai(service, ns)
+    client = openai_sdk(service.url, ns)
     question = "How long does a refund take?"
-    plain = client.chat.completions.create(**_chat(question))  # type: ignore[call-overload]
-    parts = list(client.chat.completions.create(**_chat(question), stream=True))  # type: ignore[call-overload]
+    plain = client.chat.completions.create(**chat(question))  # type: ignore[call-overload]
+    parts = list(client.chat.completions.create(**chat(question), stream=True))  # type: ignore[call-overload]
     streamed = "".join(c.choices[0].delta.content or "" for c in parts if c.choices)
     assert streamed == plain.choices[0].message.content and upstream.count == 1
     assert [c.choices[0].finish_reason for c in parts if c.choices][-1] == "stop"
 
 
 def test_completions_share_too(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _openai(service, ns)
+    client = openai_sdk(service.url, ns)
     prompt = "Finish this: the tide comes in"
     parts = client.completions.create(model="instruct", prompt=prompt, stream=True)
     streamed = "".join(c.choices[0].text for c in parts if c.choices)
@@ -65,7 +44,7 @@ def test_completions_share_too(service: Service, ns: str, upstream: Upstream) ->
 
 
 def test_anthropic_messages_share_both_ways(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _anthropic(service, ns)
+    client = anthropic_sdk(service.url, ns, api_key="sk-ant")
     ask = {"model": "claude-test", "max_tokens": 32,
            "messages": [{"role": "user", "content": "Is there a family plan?"}]}  # fmt: skip
     with client.messages.stream(**ask) as stream:  # type: ignore[arg-type]
@@ -83,7 +62,7 @@ def test_anthropic_messages_share_both_ways(service: Service, ns: str, upstream:
 
 
 def test_responses_share_both_ways(service: Service, ns: str, upstream: Upstream) -> None:
-    client = _openai(service, ns)
+    client = openai_sdk(service.url, ns)
     events = list(
         client.responses.create(model="gpt-test", input="Name a tide.", store=False, stream=True)
     )

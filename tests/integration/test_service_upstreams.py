@@ -4,15 +4,13 @@ real SDKs; bad ``--upstream`` values are refused with the option named."""
 
 from __future__ import annotations
 
-import anthropic
 import httpx
-import openai
 import pytest
 from click.testing import CliRunner
 
 from semcached.service.app import create_app
 from semcached.service.cli.main import main
-from tests.servicekit import Service, service_settings
+from tests.servicekit import Service, anthropic_sdk, openai_sdk, service_settings
 from tests.upstream import serving, upstream_server
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
@@ -28,23 +26,15 @@ def test_each_api_goes_to_its_own_upstream(service: Service, ns: str) -> None:
     ):
         settings = service_settings(openai_url, upstream_urls={"anthropic": anthropic_url})
         with serving(create_app(settings, cache=service.cache)) as sidecar:
-            headers = {"X-Semcached-Namespace": ns}
-            chat = openai.OpenAI(
-                base_url=f"{sidecar.url}/v1", api_key="sk-o", max_retries=0,
-                default_headers=headers,
-            ).chat.completions.create(
+            chat = openai_sdk(sidecar.url, ns, api_key="sk-o").chat.completions.create(
                 model="test-model", temperature=0,
                 messages=[{"role": "user", "content": "Where do upstream calls go?"}],
             )  # fmt: skip
-            message = anthropic.Anthropic(
-                base_url=sidecar.url, api_key="sk-a", max_retries=0, default_headers=headers
-            ).messages.create(
+            message = anthropic_sdk(sidecar.url, ns, api_key="sk-a").messages.create(
                 model="claude-test", max_tokens=16,
                 messages=[{"role": "user", "content": "Where do Anthropic calls go?"}],
             )  # fmt: skip
-            models = openai.OpenAI(
-                base_url=f"{sidecar.url}/v1", api_key="sk-o", max_retries=0
-            ).models.with_raw_response.list()
+            models = openai_sdk(sidecar.url, api_key="sk-o").models.with_raw_response.list()
             anthropic_models = httpx.get(  # what anthropic's SDK sends for models.list()
                 f"{sidecar.url}/v1/models",
                 headers={"x-api-key": "sk-a", "anthropic-version": "2023-06-01"},
