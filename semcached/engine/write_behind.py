@@ -53,6 +53,7 @@ log = logging.getLogger("semcached.engine.write_behind")
 RECORD_VERSION = 1
 _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 5.0
+_ADOPT_CHUNK = 1024  # replayed records journaled again per append
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +222,6 @@ class WriteBehind:
             finally:
                 self._flushers -= 1
 
-    @property
-    def queued(self) -> int:
-        with self._lock:
-            return len(self._queue) + len(self._in_flight)
-
     def close(self, timeout_s: float = 10.0) -> None:
         """Refuse new writes, write what is queued (within ``timeout_s``), stop the writer,
         close the journal; what could not be written stays journaled for the next start."""
@@ -344,13 +340,18 @@ class WriteBehind:
                 except (KeyError, TypeError, ValueError) as exc:
                     log.warning("skipping a bad journal record in %s: %s", orphan.path, exc)
             with self._lock:
-                for record, write in writes:
-                    if self._dim is not None and write.vector.shape[0] != self._dim:
-                        log.warning("skipping a journal record of another dimension")
-                        continue
-                    segment = self.journal.append([record])
-                    self._dim = write.vector.shape[0]
-                    self._enqueue(PendingWrite(write.entry, write.vector, segment))
+                if writes and self._dim is None:
+                    self._dim = writes[0][1].vector.shape[0]
+                fitting = [(r, w) for r, w in writes if w.vector.shape[0] == self._dim]
+                if len(fitting) < len(writes):
+                    log.warning("skipping %d journal records of another dimension",
+                                len(writes) - len(fitting))  # fmt: skip
+                for start in range(0, len(fitting), _ADOPT_CHUNK):  # one append per chunk
+                    chunk = fitting[start : start + _ADOPT_CHUNK]
+                    segment = self.journal.append([record for record, _ in chunk])
+                    for _, write in chunk:
+                        self._enqueue(PendingWrite(write.entry, write.vector, segment))
+                writes = fitting
             if foreign:
                 log.warning(
                     "%d journaled writes in %s are of another embedding model; left for a "
